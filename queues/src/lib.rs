@@ -1,0 +1,1 @@
+//! SPSC ring buffers (being built).
