@@ -1,1 +1,254 @@
-//! One shard of the key:value store (being built; see issue 3).
+//! One shard of the key:value store: what a worker thread owns and touches alone, with no locks.
+//!
+//! A tour, following a `set`:
+//!
+//! 1. The caller computes `hash = hash_key(key)` once ([`hash_key`], `hash.rs`); the reactor will
+//!    do it while parsing. Every [`Shard`] operation takes that hash and the key bytes.
+//! 2. The [`Shard`] (`shard.rs`) looks the key up in a `hashbrown::HashTable` of 8-byte handles.
+//!    A handle names a record by (segment slot, position); comparing keys reads the record.
+//! 3. Records (`record.rs`) are value, key and a header of 11 to 25 bytes (lengths, version,
+//!    optional deadline, flags), packed with no padding. A write of the same size overwrites in
+//!    place; any other write appends a new record and marks the old one dead.
+//! 4. Records live in segments (`arena.rs`, the only `unsafe` code): fixed-size
+//!    `bumpalo::Bump` chunks (1 MiB by default) filled like a log; large records get a segment
+//!    of their own.
+//! 5. Dead records are garbage the arena cannot free one by one. The cleaner
+//!    ([`Shard::clean_step`]) picks a segment by RAMCloud's cost-benefit rule, moves its live
+//!    records to the head of the log in steps bounded by a byte budget, and frees the segment.
+//! 6. Time is a number the caller passes (`now_ms`). Expired keys vanish when touched, and
+//!    [`Shard::expire_step`] removes them in bounded steps when the worker is idle.
+//! 7. [`Shard::scan`] walks the log in order with a cursor; since records only ever move forward
+//!    in the log, a key present for the whole scan is returned at least once.
+//!
+//! The store knows nothing of protocols, sockets, threads or clocks. `docs/DESIGN.md` explains
+//! the choices and the measurements behind them.
+
+mod arena;
+mod glob;
+mod hash;
+mod record;
+mod shard;
+
+#[cfg(test)]
+mod tests;
+
+pub use glob::glob_match;
+pub use hash::hash_key;
+pub use shard::Shard;
+
+use std::fmt;
+
+/// Limits and tuning of one shard, fixed at startup.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Size of an ordinary segment in bytes. At most 8 MiB (scan cursors keep the position
+    /// within a segment in 24 bits).
+    pub segment_bytes: usize,
+    /// Records larger than this get a segment of their own. At most `segment_bytes`.
+    pub large_record_bytes: usize,
+    /// Largest value accepted, in bytes (Redis: 512 MiB).
+    pub max_value_bytes: usize,
+    /// Largest key accepted, in bytes (Redis: 512 MiB).
+    pub max_key_bytes: usize,
+    /// The cleaner works only while garbage exceeds this share of the segment memory (percent)...
+    pub cleaner_garbage_percent: usize,
+    /// ...and this many bytes (there is always about a segment of slack; cleaning below that
+    /// would only move records around).
+    pub cleaner_min_garbage_bytes: usize,
+}
+
+/// 512 MiB: Redis's `proto-max-bulk-len` default.
+pub const MAX_VALUE_BYTES: usize = 512 * 1024 * 1024;
+
+/// Upper bound for [`Config::segment_bytes`].
+pub const MAX_SEGMENT_BYTES: usize = 8 * 1024 * 1024;
+
+impl Default for Config {
+    fn default() -> Config {
+        let segment_bytes = 1024 * 1024;
+        Config {
+            segment_bytes,
+            large_record_bytes: segment_bytes / 8,
+            max_value_bytes: MAX_VALUE_BYTES,
+            max_key_bytes: MAX_VALUE_BYTES,
+            cleaner_garbage_percent: 10,
+            cleaner_min_garbage_bytes: 2 * segment_bytes,
+        }
+    }
+}
+
+/// A stored value, borrowed from the shard until its next mutation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Value<'a> {
+    /// The value bytes.
+    pub bytes: &'a [u8],
+    /// The version given by the write that produced this value.
+    pub version: u64,
+    /// Absolute deadline in ms, or 0 for none.
+    pub expiry_ms: u64,
+}
+
+/// When a [`Shard::set`] may write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition<'a> {
+    /// Always (plain SET).
+    Always,
+    /// Only if the key is absent (SET NX).
+    IfAbsent,
+    /// Only if the key is present (SET XX).
+    IfPresent,
+    /// Only if the key is present with this version (compare-and-set).
+    IfVersion(u64),
+    /// Only if the key is present and its value equals these bytes (Redis 8.4 SET IFEQ).
+    IfValueEquals(&'a [u8]),
+}
+
+/// What a [`Shard::set`] does with the key's deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// No deadline (plain SET clears any).
+    Clear,
+    /// Keep the current deadline, if any (SET KEEPTTL).
+    Keep,
+    /// This absolute deadline in ms (SET PXAT; the caller turns EX/PX into it). A deadline at or
+    /// before `now_ms` deletes the key, as Redis does.
+    At(u64),
+}
+
+/// Options of [`Shard::set`]; the default is a plain SET.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetOptions<'a> {
+    /// When to write.
+    pub condition: Condition<'a>,
+    /// What to do with the deadline.
+    pub expiry: Expiry,
+    /// Return a copy of the old value (SET ... GET). Costs one allocation when the key exists.
+    pub return_old: bool,
+}
+
+impl Default for SetOptions<'_> {
+    fn default() -> Self {
+        SetOptions {
+            condition: Condition::Always,
+            expiry: Expiry::Clear,
+            return_old: false,
+        }
+    }
+}
+
+/// The answer of [`Shard::set`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetOutcome {
+    /// Whether the condition held and the value was written.
+    pub stored: bool,
+    /// If stored: the new version. If not: the key's current version, or 0 if it is absent.
+    pub version: u64,
+    /// The old value, if `return_old` was asked and the key existed (whether stored or not).
+    pub old: Option<Vec<u8>>,
+}
+
+/// The answer of [`Shard::incr_by`] and [`Shard::decr_by`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counter {
+    /// The value after the increment.
+    pub value: i64,
+    /// The new version.
+    pub version: u64,
+}
+
+/// The answer of [`Shard::append`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The value's length after appending.
+    pub len: usize,
+    /// The new version.
+    pub version: u64,
+}
+
+/// Work done by one [`Shard::clean_step`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CleanReport {
+    /// Bytes of the victim segment walked (live and dead records).
+    pub bytes_walked: usize,
+    /// Live records moved to the head of the log.
+    pub records_moved: usize,
+    /// Bytes of those records.
+    pub bytes_moved: usize,
+    /// Segments given back to the allocator.
+    pub segments_freed: usize,
+}
+
+/// Memory use of a shard, for INFO and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Keys in the table (some may be expired and not yet removed, as in Redis's DBSIZE).
+    pub keys: usize,
+    /// Bytes of live records, headers included.
+    pub live_bytes: usize,
+    /// Bytes of dead records still in segments (reclaimed by the cleaner).
+    pub garbage_bytes: usize,
+    /// Allocated but never-used bytes at the ends of segments (the head's free room included).
+    pub unused_bytes: usize,
+    /// Bytes requested from the allocator for segments (chunks plus bumpalo's footers).
+    pub segment_bytes: usize,
+    /// Number of segments.
+    pub segments: usize,
+    /// Bytes of the hash table's allocation.
+    pub table_bytes: usize,
+    /// Bytes of the segment index (slots and log order).
+    pub index_bytes: usize,
+    /// Records the cleaner moved, since the shard was made.
+    pub cleaner_records_moved: u64,
+    /// Bytes the cleaner moved.
+    pub cleaner_bytes_moved: u64,
+    /// Segments the cleaner freed.
+    pub cleaner_segments_freed: u64,
+    /// Keys removed because their deadline passed (lazily or by `expire_step`).
+    pub expired_keys: u64,
+}
+
+impl MemoryStats {
+    /// Everything the shard holds: segments, table and index.
+    pub fn total_bytes(&self) -> usize {
+        self.segment_bytes + self.table_bytes + self.index_bytes
+    }
+}
+
+/// Why an operation was refused. Nothing was changed when one of these is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The value is not a decimal 64-bit integer (INCR family).
+    NotAnInteger,
+    /// The increment would overflow a 64-bit integer.
+    Overflow,
+    /// DECRBY with `i64::MIN`, whose negation does not exist.
+    DecrementOverflow,
+    /// A key or value is larger than the configured limit.
+    TooLarge {
+        /// The length that was asked for.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The allocator refused memory for a segment or for the table.
+    OutOfMemory,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotAnInteger => f.write_str("ERR value is not an integer or out of range"),
+            StoreError::Overflow => f.write_str("ERR increment or decrement would overflow"),
+            StoreError::DecrementOverflow => f.write_str("ERR decrement would overflow"),
+            StoreError::TooLarge { .. } => {
+                f.write_str("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            }
+            StoreError::OutOfMemory => {
+                f.write_str("OOM command not allowed when used memory > 'maxmemory'.")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}

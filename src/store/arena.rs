@@ -1,0 +1,426 @@
+//! Arena segments: where record bytes live. The only module of the store with `unsafe`.
+//!
+//! A [`Segment`] is one `bumpalo::Bump` holding exactly one chunk of memory (an allocation limit
+//! stops it from ever growing a second one). bumpalo bumps *downwards*: the first record sits at
+//! the top of the chunk and each later record sits directly below the one before, with no gap
+//! (alignment 1, so no padding). A record's position in its segment is therefore the number of
+//! bytes allocated in the segment before it, counted down from the top:
+//!
+//! ```text
+//!   chunk start                                                     chunk top (bumpalo footer)
+//!   |<---------- free ---------->|<- record 2 ->|<- record 1 ->|<- record 0 ->|
+//!                                ^ top - used   ^ top - 2nd pos ^ top - 1st pos ^ top - 0
+//! ```
+//!
+//! A [`Handle`] names a record by (segment slot, position). Position grows with allocation order,
+//! so walking a segment in log order means walking *down* in memory; that is why a record keeps
+//! its header at its high end (see `record.rs`): the walker reads the header just below the
+//! previous record's start and learns the size of the record below it.
+//!
+//! [`Arena`] keeps the segments in slots (a `Vec<Option<Segment>>`; a handle stores the slot
+//! index), gives each segment a log sequence number, and knows which segment is the *head* (the
+//! one that receives new records). Records larger than `large_record_bytes` get a segment of their
+//! own.
+//!
+//! Safety argument, in one place: a segment hands out slices over `[top - used, top)` only; every
+//! byte in that range was written by [`Segment::push`] when it was allocated, the memory is owned
+//! by the segment's `Bump` (which is never reset and lives as long as the segment), and the
+//! borrow of `&self`/`&mut self` on the segment is the borrow of the bytes. All record access goes
+//! through bounds-checked slices, so even a stale handle can at worst read the wrong bytes of a
+//! live segment or panic, never touch freed memory; debug builds check that no handle survives the
+//! segment it points into (see `Shard::free_segment`).
+
+use std::alloc::Layout;
+use std::collections::BTreeMap;
+use std::ptr::{self, NonNull};
+
+use bumpalo::Bump;
+
+/// Where a record lives: an 8-byte value, `slot << 32 | position`.
+///
+/// `slot` indexes [`Arena`]'s segment slots; `position` is the distance in bytes from the
+/// segment's top to the record's top end (see the module doc). Both fit in 32 bits: a shard
+/// has fewer than 2^32 segments, and a segment is smaller than 4 GiB (the largest record is a
+/// 512 MiB key plus a 512 MiB value plus a header).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Handle(u64);
+
+const _: () = assert!(size_of::<Handle>() == 8);
+
+impl Handle {
+    fn new(slot: u32, position: u32) -> Handle {
+        Handle(((slot as u64) << 32) | position as u64)
+    }
+
+    pub(crate) fn slot(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    pub(crate) fn position(self) -> u32 {
+        self.0 as u32
+    }
+}
+
+/// Where the bytes of a part of a new record come from.
+#[derive(Clone, Copy)]
+pub(crate) enum Part<'a> {
+    /// Bytes from outside the arena (the caller's key or value, a formatted header).
+    Bytes(&'a [u8]),
+    /// Bytes of a stored record: `tail[start..start + len]` where `tail` is
+    /// [`Arena::tail`] of `handle`. Used to relocate records and to build a new value from an
+    /// old one (append) without a temporary buffer.
+    Stored {
+        handle: Handle,
+        start: usize,
+        len: usize,
+    },
+}
+
+impl Part<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Part::Bytes(bytes) => bytes.len(),
+            Part::Stored { len, .. } => *len,
+        }
+    }
+}
+
+/// One fixed-size chunk of memory that records are bump-allocated into.
+pub(crate) struct Segment {
+    /// Owns the chunk. Never reset, never grows a second chunk (allocation limit).
+    bump: Bump,
+    /// The chunk's top: records are allocated downwards from here.
+    top: NonNull<u8>,
+    /// Bytes that can be allocated in the chunk, `used ..= capacity`.
+    capacity: usize,
+    /// Bytes allocated so far; every one of them was initialised by `push`. Range `0 ..= capacity`.
+    used: usize,
+    /// Bytes requested from the global allocator for this segment (chunk plus bumpalo footer).
+    footprint_bytes: usize,
+    /// Position in the log: segments are visited in `seq` order by scan and active expiry.
+    pub(crate) seq: u64,
+    /// Bytes of live (not dead) records in this segment, headers included.
+    pub(crate) live_bytes: usize,
+    /// Number of live records in this segment.
+    pub(crate) live_records: usize,
+    /// Number of live records that carry a deadline (active expiry skips segments with none).
+    pub(crate) volatile_records: usize,
+    /// The shard's version counter when this segment stopped being the head: the cleaner's
+    /// clock for the segment's age.
+    pub(crate) sealed_version: u64,
+    /// True for a segment made for one large record.
+    pub(crate) large: bool,
+}
+
+// SAFETY: `top` points into the chunk owned by `bump`, which moves with the segment; `Bump` is
+// `Send`. A segment is owned by one shard and reached only through `&`/`&mut` of that shard, so
+// moving it to another thread moves the only way to reach the memory.
+unsafe impl Send for Segment {}
+
+impl Segment {
+    /// A segment with room for at least `capacity` bytes, or `None` if the allocator refuses.
+    fn new(capacity: usize, seq: u64, large: bool) -> Option<Segment> {
+        let bump = Bump::try_with_capacity(capacity).ok()?;
+        // One chunk only: a record must never be split, and the handle names one chunk.
+        bump.set_allocation_limit(Some(bump.allocated_bytes()));
+        let chunk_capacity = bump.chunk_capacity();
+        debug_assert!(chunk_capacity >= capacity);
+        // SAFETY: the iterator lives only for this statement and no allocation happens while it
+        // is alive; we read the bump pointer of the (only, still empty) chunk, nothing else.
+        let (bump_pointer, allocated) = unsafe { bump.iter_allocated_chunks_raw() }.next()?;
+        debug_assert_eq!(allocated, 0, "a new chunk has nothing allocated");
+        let top = NonNull::new(bump_pointer)?;
+        let footprint_bytes = bump.allocated_bytes_including_metadata();
+        Some(Segment {
+            bump,
+            top,
+            capacity: chunk_capacity,
+            used: 0,
+            footprint_bytes,
+            seq,
+            live_bytes: 0,
+            live_records: 0,
+            volatile_records: 0,
+            sealed_version: 0,
+            large,
+        })
+    }
+
+    pub(crate) fn used(&self) -> usize {
+        self.used
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(crate) fn free_bytes(&self) -> usize {
+        self.capacity - self.used
+    }
+
+    /// The allocated bytes `[top - used, top)`, lowest address first.
+    pub(crate) fn region(&self) -> &[u8] {
+        debug_assert!(self.used <= self.capacity);
+        // SAFETY: `[top - used, top)` lies inside the chunk owned by `self.bump` (used <=
+        // capacity, and the chunk's free space ends where the allocated bytes begin); every byte
+        // of it was initialised by `push`; the chunk lives as long as `self`, and `&self` keeps
+        // `push` (which needs `&mut self`) from running while the slice is alive.
+        unsafe { std::slice::from_raw_parts(self.top.as_ptr().sub(self.used), self.used) }
+    }
+
+    /// The allocated bytes, writable: used for in-place overwrites and header updates.
+    pub(crate) fn region_mut(&mut self) -> &mut [u8] {
+        debug_assert!(self.used <= self.capacity);
+        // SAFETY: as in `region`; `&mut self` makes this the only reference to these bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.top.as_ptr().sub(self.used), self.used) }
+    }
+
+    /// Allocate `size` bytes below the previous record and fill them from `sources`, a list of
+    /// `(pointer, length)` pairs copied in order (lowest address first). Returns the record's
+    /// position, or `None` if it does not fit.
+    ///
+    /// # Safety
+    ///
+    /// Each source pointer must be valid for reads of its length, and the lengths must add up to
+    /// `size`. The sources must not overlap the free part of this segment (they may point into
+    /// the allocated part of any live segment, this one included: that memory is not touched).
+    unsafe fn push(&mut self, size: usize, sources: &[(*const u8, usize)]) -> Option<u32> {
+        debug_assert_eq!(sources.iter().map(|s| s.1).sum::<usize>(), size);
+        if size > self.free_bytes() {
+            return None;
+        }
+        let layout = Layout::from_size_align(size, 1).ok()?;
+        let start = self.bump.try_alloc_layout(layout).ok()?;
+        // bumpalo with alignment 1 places the allocation directly below the previous one; the
+        // position arithmetic of every handle depends on it.
+        debug_assert_eq!(
+            start.as_ptr() as usize + size,
+            self.top.as_ptr() as usize - self.used
+        );
+        let mut destination = start.as_ptr();
+        for &(source, length) in sources {
+            // SAFETY: the caller guarantees `source` is readable for `length` bytes and lies
+            // outside the bytes just allocated; the destination range is inside the new
+            // allocation of `size` bytes because the lengths add up to `size`.
+            unsafe {
+                ptr::copy_nonoverlapping(source, destination, length);
+                destination = destination.add(length);
+            }
+        }
+        let position = self.used;
+        self.used += size;
+        u32::try_from(position).ok()
+    }
+}
+
+/// The set of segments of one shard, in slots, with the log order and the head.
+pub(crate) struct Arena {
+    slots: Vec<Option<Segment>>,
+    free_slots: Vec<u32>,
+    /// Log order: sequence number to slot. Segments are visited in this order by scan and
+    /// active expiry; a record only ever moves to a higher (sequence, position).
+    by_seq: BTreeMap<u64, u32>,
+    /// The slot that receives new small records.
+    head: Option<u32>,
+    next_seq: u64,
+    segment_bytes: usize,
+    large_record_bytes: usize,
+    /// Sum of `footprint_bytes` of the live segments.
+    footprint_bytes: usize,
+}
+
+impl Arena {
+    pub(crate) fn new(segment_bytes: usize, large_record_bytes: usize) -> Arena {
+        assert!(large_record_bytes <= segment_bytes);
+        Arena {
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            by_seq: BTreeMap::new(),
+            head: None,
+            next_seq: 1,
+            segment_bytes,
+            large_record_bytes,
+            footprint_bytes: 0,
+        }
+    }
+
+    pub(crate) fn segment(&self, slot: u32) -> &Segment {
+        self.slots[slot as usize]
+            .as_ref()
+            .expect("handle points into a freed segment")
+    }
+
+    pub(crate) fn segment_mut(&mut self, slot: u32) -> &mut Segment {
+        self.slots[slot as usize]
+            .as_mut()
+            .expect("handle points into a freed segment")
+    }
+
+    /// The allocated bytes of the record's segment up to the record's top end: the record is
+    /// the last `size` bytes of this slice, its header the last bytes of all.
+    pub(crate) fn tail(&self, handle: Handle) -> &[u8] {
+        let segment = self.segment(handle.slot());
+        let position = handle.position() as usize;
+        debug_assert!(position < segment.used, "handle past the segment's end");
+        &segment.region()[..segment.used - position]
+    }
+
+    pub(crate) fn tail_mut(&mut self, handle: Handle) -> &mut [u8] {
+        let segment = self.segment_mut(handle.slot());
+        let position = handle.position() as usize;
+        debug_assert!(position < segment.used, "handle past the segment's end");
+        let end = segment.used - position;
+        &mut segment.region_mut()[..end]
+    }
+
+    /// Allocate a record of `size` bytes made of `parts` (lowest address first). Opens a new
+    /// head segment if the head is full; gives a large record a segment of its own. Returns
+    /// `None` if the allocator refuses memory. `version_now` stamps a segment sealed here.
+    pub(crate) fn allocate(
+        &mut self,
+        size: usize,
+        parts: &[Part<'_>],
+        version_now: u64,
+    ) -> Option<Handle> {
+        debug_assert_eq!(parts.iter().map(Part::len).sum::<usize>(), size);
+        debug_assert!(parts.len() <= 4);
+        let slot = if size > self.large_record_bytes {
+            self.open_large(size, version_now)?
+        } else {
+            match self.head {
+                Some(head) if self.segment(head).free_bytes() >= size => head,
+                _ => self.open_head(version_now)?,
+            }
+        };
+        let mut sources = [(ptr::null::<u8>(), 0usize); 4];
+        for (source, part) in sources.iter_mut().zip(parts) {
+            *source = match *part {
+                Part::Bytes(bytes) => (bytes.as_ptr(), bytes.len()),
+                Part::Stored { handle, start, len } => {
+                    let tail = self.tail(handle);
+                    let bytes = &tail[start..start + len];
+                    (bytes.as_ptr(), bytes.len())
+                }
+            };
+        }
+        let segment = self.segment_mut(slot);
+        // SAFETY: each source comes from a live slice (caller bytes, or the allocated region of
+        // a live segment, bounds-checked just above), so it is readable for its length; the
+        // lengths add up to `size` (asserted above); allocated regions never overlap the free
+        // part of a segment, which is the only memory `push` writes.
+        let position = unsafe { segment.push(size, &sources[..parts.len()]) }?;
+        Some(Handle::new(slot, position))
+    }
+
+    /// Seal the current head (if any) and open a new one.
+    fn open_head(&mut self, version_now: u64) -> Option<u32> {
+        let segment = Segment::new(self.segment_bytes, self.next_seq, false)?;
+        if let Some(old) = self.head.take() {
+            self.segment_mut(old).sealed_version = version_now;
+        }
+        self.next_seq += 1;
+        let slot = self.install(segment);
+        self.head = Some(slot);
+        Some(slot)
+    }
+
+    /// A segment for one large record. It takes the next sequence number, and the head (if any)
+    /// is renumbered after it so that records written later are always later in the log.
+    fn open_large(&mut self, size: usize, version_now: u64) -> Option<u32> {
+        let mut segment = Segment::new(size, self.next_seq, true)?;
+        segment.sealed_version = version_now;
+        self.next_seq += 1;
+        let slot = self.install(segment);
+        if let Some(head) = self.head {
+            let old_seq = self.segment(head).seq;
+            self.by_seq.remove(&old_seq);
+            let new_seq = self.next_seq;
+            self.next_seq += 1;
+            self.segment_mut(head).seq = new_seq;
+            self.by_seq.insert(new_seq, head);
+        }
+        Some(slot)
+    }
+
+    fn install(&mut self, segment: Segment) -> u32 {
+        let seq = segment.seq;
+        self.footprint_bytes += segment.footprint_bytes;
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(segment);
+                slot
+            }
+            None => {
+                self.slots.push(Some(segment));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 segments")
+            }
+        };
+        self.by_seq.insert(seq, slot);
+        slot
+    }
+
+    /// Drop a segment and give its memory back to the allocator.
+    pub(crate) fn free(&mut self, slot: u32) {
+        let segment = self.slots[slot as usize]
+            .take()
+            .expect("freeing a free slot");
+        debug_assert_eq!(
+            segment.live_records, 0,
+            "freeing a segment with live records"
+        );
+        if self.head == Some(slot) {
+            self.head = None;
+        }
+        self.by_seq.remove(&segment.seq);
+        self.footprint_bytes -= segment.footprint_bytes;
+        self.free_slots.push(slot);
+        drop(segment);
+    }
+
+    /// Drop every segment. Sequence numbers keep counting, so old scan cursors stay harmless.
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+        self.free_slots.clear();
+        self.by_seq.clear();
+        self.head = None;
+        self.footprint_bytes = 0;
+    }
+
+    pub(crate) fn head(&self) -> Option<u32> {
+        self.head
+    }
+
+    /// The first segment at or after `seq` in log order: `(seq, slot)`.
+    pub(crate) fn segment_at_or_after(&self, seq: u64) -> Option<(u64, u32)> {
+        self.by_seq.range(seq..).next().map(|(&s, &slot)| (s, slot))
+    }
+
+    /// Live segments as `(slot, segment)`.
+    pub(crate) fn segments(&self) -> impl Iterator<Item = (u32, &Segment)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| s.as_ref().map(|s| (slot as u32, s)))
+    }
+
+    pub(crate) fn segment_count(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    pub(crate) fn footprint_bytes(&self) -> usize {
+        self.footprint_bytes
+    }
+
+    /// Bytes of the slot table and the log index (small next to the segments).
+    pub(crate) fn index_bytes(&self) -> usize {
+        self.slots.capacity() * size_of::<Option<Segment>>()
+            + self.free_slots.capacity() * 4
+            + self.by_seq.len() * 2 * 16
+    }
+
+    /// The handle of a record at `position` of `slot` (used by log walkers).
+    pub(crate) fn handle_at(&self, slot: u32, position: usize) -> Handle {
+        debug_assert!(position < self.segment(slot).used);
+        Handle::new(slot, position as u32)
+    }
+}

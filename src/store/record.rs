@@ -1,0 +1,255 @@
+//! The byte layout of one record, read and written through plain slices (no `unsafe`).
+//!
+//! A record is key, value and a small header, packed with no padding. The header sits at the
+//! record's *high* end, because the log is walked downwards in memory (see `arena.rs`): given the
+//! address where a record ends, the walker reads the flags byte just below it, learns the header's
+//! shape, then the lengths, then the record's start, which is where the next record ends.
+//!
+//! ```text
+//!  low address                                                               high address
+//!  +-------------+-----------+-----------+---------+------------+-----------+-------+
+//!  | value bytes | key bytes | value_len | key_len | expiry_ms  | version   | flags |
+//!  |  value_len  |  key_len  |  1/2/4 B  | 1/2/4 B | 8 B or     | 8 B       |  1 B  |
+//!  |             |           |    LE     |   LE    | absent, LE | LE        |       |
+//!  +-------------+-----------+-----------+---------+------------+-----------+-------+
+//!  ^ record start                                                            record end ^
+//!                                                         (the handle's position names this end)
+//!
+//!  flags: bit 0     DEAD: the table no longer points here (overwritten, deleted, relocated)
+//!         bit 1     EXPIRY: the 8-byte expiry field is present (its value 0 means "no deadline")
+//!         bits 2-3  width code of key_len   (0: 1 byte, 1: 2 bytes, 2: 4 bytes)
+//!         bits 4-5  width code of value_len (same codes)
+//! ```
+//!
+//! A 10-byte key with a 32-byte value and no deadline takes 1 + 8 + 1 + 1 = 11 header bytes,
+//! 53 in all. The expiry field exists only on records that were written with a deadline; giving a
+//! deadline to a record without the field rewrites the record.
+
+/// The table no longer points at this record.
+pub(crate) const FLAG_DEAD: u8 = 1;
+/// The 8-byte expiry field is present.
+const FLAG_EXPIRY: u8 = 2;
+const KEY_WIDTH_SHIFT: u32 = 2;
+const VALUE_WIDTH_SHIFT: u32 = 4;
+
+/// The largest header: flags, version, expiry and two 4-byte lengths.
+pub(crate) const MAX_HEADER_BYTES: usize = 1 + 8 + 8 + 4 + 4;
+
+/// A decoded header.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Header {
+    pub(crate) flags: u8,
+    pub(crate) version: u64,
+    /// Absolute deadline in ms; 0 means none (also when the field is absent).
+    pub(crate) expiry_ms: u64,
+    pub(crate) key_len: usize,
+    pub(crate) value_len: usize,
+    pub(crate) header_len: usize,
+}
+
+impl Header {
+    pub(crate) fn record_bytes(&self) -> usize {
+        self.header_len + self.key_len + self.value_len
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.flags & FLAG_DEAD != 0
+    }
+
+    pub(crate) fn has_expiry_field(&self) -> bool {
+        self.flags & FLAG_EXPIRY != 0
+    }
+
+    /// True when the record has a deadline and `now_ms` has reached it (Redis: a key with
+    /// deadline D is gone at D).
+    pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
+        self.expiry_ms != 0 && now_ms >= self.expiry_ms
+    }
+
+    /// Index in the tail slice (see [`decode`]) where the key starts.
+    pub(crate) fn key_start(&self, tail_len: usize) -> usize {
+        tail_len - self.header_len - self.key_len
+    }
+
+    /// Index in the tail slice where the value (and the record) starts.
+    pub(crate) fn value_start(&self, tail_len: usize) -> usize {
+        tail_len - self.record_bytes()
+    }
+}
+
+fn width_code(len: usize) -> (u8, usize) {
+    if len <= u8::MAX as usize {
+        (0, 1)
+    } else if len <= u16::MAX as usize {
+        (1, 2)
+    } else {
+        (2, 4)
+    }
+}
+
+fn width_of_code(code: u8) -> usize {
+    match code & 3 {
+        0 => 1,
+        1 => 2,
+        _ => 4,
+    }
+}
+
+/// Bytes of a record with these lengths.
+pub(crate) fn record_bytes(key_len: usize, value_len: usize, expiry_field: bool) -> usize {
+    header_bytes(key_len, value_len, expiry_field) + key_len + value_len
+}
+
+fn header_bytes(key_len: usize, value_len: usize, expiry_field: bool) -> usize {
+    1 + 8 + if expiry_field { 8 } else { 0 } + width_code(key_len).1 + width_code(value_len).1
+}
+
+/// Write a header into `buffer` in memory order (lowest address first); returns its length.
+/// `expiry_ms` of `None` leaves the expiry field out.
+pub(crate) fn encode_header(
+    buffer: &mut [u8; MAX_HEADER_BYTES],
+    key_len: usize,
+    value_len: usize,
+    version: u64,
+    expiry_ms: Option<u64>,
+) -> usize {
+    debug_assert!(key_len <= u32::MAX as usize && value_len <= u32::MAX as usize);
+    let (key_code, key_width) = width_code(key_len);
+    let (value_code, value_width) = width_code(value_len);
+    let mut at = 0;
+    buffer[at..at + value_width].copy_from_slice(&(value_len as u32).to_le_bytes()[..value_width]);
+    at += value_width;
+    buffer[at..at + key_width].copy_from_slice(&(key_len as u32).to_le_bytes()[..key_width]);
+    at += key_width;
+    let mut flags = (key_code << KEY_WIDTH_SHIFT) | (value_code << VALUE_WIDTH_SHIFT);
+    if let Some(expiry_ms) = expiry_ms {
+        buffer[at..at + 8].copy_from_slice(&expiry_ms.to_le_bytes());
+        at += 8;
+        flags |= FLAG_EXPIRY;
+    }
+    buffer[at..at + 8].copy_from_slice(&version.to_le_bytes());
+    at += 8;
+    buffer[at] = flags;
+    at += 1;
+    debug_assert_eq!(at, header_bytes(key_len, value_len, expiry_ms.is_some()));
+    at
+}
+
+fn read_le(bytes: &[u8]) -> usize {
+    let mut word = [0u8; 4];
+    word[..bytes.len()].copy_from_slice(bytes);
+    u32::from_le_bytes(word) as usize
+}
+
+fn read_u64(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
+/// Decode the header of the record that ends at the end of `tail`.
+pub(crate) fn decode(tail: &[u8]) -> Header {
+    let end = tail.len();
+    let flags = tail[end - 1];
+    let version = read_u64(&tail[end - 9..end - 1]);
+    let mut at = end - 9;
+    let mut expiry_ms = 0;
+    if flags & FLAG_EXPIRY != 0 {
+        expiry_ms = read_u64(&tail[at - 8..at]);
+        at -= 8;
+    }
+    let key_width = width_of_code(flags >> KEY_WIDTH_SHIFT);
+    let key_len = read_le(&tail[at - key_width..at]);
+    at -= key_width;
+    let value_width = width_of_code(flags >> VALUE_WIDTH_SHIFT);
+    let value_len = read_le(&tail[at - value_width..at]);
+    at -= value_width;
+    let header = Header {
+        flags,
+        version,
+        expiry_ms,
+        key_len,
+        value_len,
+        header_len: end - at,
+    };
+    debug_assert!(header.record_bytes() <= end, "record runs past its segment");
+    header
+}
+
+pub(crate) fn key<'a>(tail: &'a [u8], header: &Header) -> &'a [u8] {
+    let start = header.key_start(tail.len());
+    &tail[start..start + header.key_len]
+}
+
+pub(crate) fn value<'a>(tail: &'a [u8], header: &Header) -> &'a [u8] {
+    let start = header.value_start(tail.len());
+    &tail[start..start + header.value_len]
+}
+
+pub(crate) fn value_mut<'a>(tail: &'a mut [u8], header: &Header) -> &'a mut [u8] {
+    let start = header.value_start(tail.len());
+    &mut tail[start..start + header.value_len]
+}
+
+pub(crate) fn set_version(tail: &mut [u8], version: u64) {
+    let end = tail.len();
+    tail[end - 9..end - 1].copy_from_slice(&version.to_le_bytes());
+}
+
+/// Overwrite the expiry field, which must be present.
+pub(crate) fn set_expiry(tail: &mut [u8], header: &Header, expiry_ms: u64) {
+    debug_assert!(header.has_expiry_field());
+    let end = tail.len();
+    tail[end - 17..end - 9].copy_from_slice(&expiry_ms.to_le_bytes());
+}
+
+pub(crate) fn set_dead(tail: &mut [u8]) {
+    let end = tail.len();
+    tail[end - 1] |= FLAG_DEAD;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(key: &[u8], value: &[u8], version: u64, expiry: Option<u64>) -> Vec<u8> {
+        let mut header = [0u8; MAX_HEADER_BYTES];
+        let n = encode_header(&mut header, key.len(), value.len(), version, expiry);
+        let mut record = Vec::new();
+        record.extend_from_slice(value);
+        record.extend_from_slice(key);
+        record.extend_from_slice(&header[..n]);
+        assert_eq!(
+            record.len(),
+            record_bytes(key.len(), value.len(), expiry.is_some())
+        );
+        record
+    }
+
+    #[test]
+    fn header_round_trips_for_every_width() {
+        for &(key_len, value_len) in &[(0, 0), (10, 32), (255, 256), (300, 70_000), (65_536, 1)] {
+            for expiry in [None, Some(0), Some(123_456_789)] {
+                let key = vec![b'k'; key_len];
+                let value = vec![b'v'; value_len];
+                let mut tail = vec![0xAA; 7];
+                tail.extend(build(&key, &value, 42, expiry));
+                let header = decode(&tail);
+                assert_eq!(header.version, 42);
+                assert_eq!(header.expiry_ms, expiry.unwrap_or(0));
+                assert_eq!(super::key(&tail, &header), &key[..]);
+                assert_eq!(super::value(&tail, &header), &value[..]);
+                assert_eq!(header.value_start(tail.len()), 7);
+                assert!(!header.is_dead());
+                set_dead(&mut tail);
+                set_version(&mut tail, 43);
+                let header = decode(&tail);
+                assert!(header.is_dead());
+                assert_eq!(header.version, 43);
+            }
+        }
+    }
+
+    #[test]
+    fn small_record_is_53_bytes() {
+        assert_eq!(record_bytes(10, 32, false), 53);
+    }
+}
