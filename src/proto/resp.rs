@@ -1,0 +1,909 @@
+//! RESP2 request parsing: bytes from a connection's read buffer in, one [`Command`] out.
+//!
+//! [`parse`] is a pure function of the buffer: it looks at the bytes from the start, and returns
+//! either a whole command and how many bytes it used, `Ok(None)` when the buffer ends inside a
+//! command (read more and call again with the same bytes plus the new ones), or a [`ProtoError`]
+//! after which the connection cannot be trusted to be at a command boundary again: the server
+//! writes [`ProtoError::write_reply`] and closes, as Redis does.
+//!
+//! Two request forms, as in Redis:
+//!
+//! ```text
+//! multibulk (what clients send):   *3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n
+//! inline (telnet, nc):             SET k "hello world"\r\n       (or ending in a bare \n)
+//! ```
+//!
+//! A buffer that starts with `*` is multibulk; anything else is inline. The server decides once
+//! per connection whether it speaks RESP at all (see [`super::detect`]).
+//!
+//! # Why it is fast
+//!
+//! - Arguments are borrowed slices of the read buffer: a value is never copied by the parser.
+//! - Up to [`INLINE_ARGS`] arguments live in a fixed array inside the [`Command`] (on the stack
+//!   of the caller); only commands with more arguments (a long MSET) spill into a `Vec`. A
+//!   callback per argument would avoid even that, but the server needs random access (`args[1]`
+//!   is the key it routes by) and a command object keeps the call sites simple; the array is 128
+//!   bytes and costs nothing to fill.
+//! - Bulk payloads are skipped by their declared length, never scanned; only the short header
+//!   lines (`*3`, `$5`) are searched for `\r`, and those are bounded to [`MAX_HEADER_LINE_BYTES`].
+//!
+//! # Re-parsing a partial command
+//!
+//! The parser keeps no state between calls, so a command that arrives in many reads is re-parsed
+//! from its start each time. For one large value that costs nothing (its body is skipped by
+//! length); for a command with very many arguments each re-parse walks the headers already seen.
+//! [`Limits::max_multibulk_count`] bounds that work; a resumable parser is a possible later step
+//! if a measurement shows huge MSETs matter.
+
+use core::fmt;
+
+/// Up to this many arguments are stored without allocating. `SET key value EX 10 NX GET` is 7.
+pub const INLINE_ARGS: usize = 8;
+
+/// The longest `*<count>` or `$<length>` line (without `\r\n`) that can be valid: a sign and the
+/// 19 digits of `i64::MAX`. A longer line is an error at once rather than a wait for more bytes.
+pub const MAX_HEADER_LINE_BYTES: usize = 20;
+
+/// Bounds on what one request may declare. Set once at startup from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most arguments in one multibulk request. Redis 6 used 1024 * 1024.
+    pub max_multibulk_count: usize,
+    /// Longest argument in bytes. Redis's `proto-max-bulk-len` default is 512 MiB.
+    pub max_bulk_bytes: usize,
+    /// Longest inline request line in bytes. Redis's `PROTO_INLINE_MAX_SIZE` is 64 KiB.
+    pub max_inline_bytes: usize,
+}
+
+impl Limits {
+    /// Redis's defaults.
+    pub const REDIS: Limits = Limits {
+        max_multibulk_count: 1024 * 1024,
+        max_bulk_bytes: 512 * 1024 * 1024,
+        max_inline_bytes: 64 * 1024,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::REDIS
+    }
+}
+
+/// A malformed request. Every variant is fatal for the connection: after it the parser cannot
+/// know where the next command starts, so the server sends the reply and closes (Redis does the
+/// same). The server should log [`fmt::Display`] with the client's address.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtoError {
+    /// The `*<count>` line is not an integer, or the count exceeds the limit.
+    InvalidMultibulkLength,
+    /// A `$<length>` line is not a non-negative integer, or the length exceeds the limit.
+    InvalidBulkLength,
+    /// An inline request line is longer than the limit.
+    TooBigInlineRequest,
+    /// A multibulk argument did not start with `$`; `got` is the byte found instead.
+    ExpectedDollar {
+        /// The byte where `$` should have been.
+        got: u8,
+    },
+    /// An inline request has a quote that is not closed, or a closing quote not followed by a
+    /// space.
+    UnbalancedQuotes,
+    /// A bulk argument's declared length was not followed by `\r\n`. (Redis skips two bytes
+    /// without looking; Piccolo checks, so a wrong length cannot shift the stream silently.)
+    MissingBulkTerminator,
+}
+
+impl ProtoError {
+    /// Whether the connection must be closed after this error: always, for a protocol error.
+    /// (A method rather than a fact in the docs so that callers state the decision in code.)
+    pub fn closes_connection(&self) -> bool {
+        true
+    }
+
+    /// Appends the RESP error reply, e.g. `-ERR Protocol error: invalid bulk length\r\n`.
+    pub fn write_reply(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "-{self}\r\n");
+    }
+}
+
+impl fmt::Display for ProtoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ERR Protocol error: ")?;
+        match *self {
+            ProtoError::InvalidMultibulkLength => f.write_str("invalid multibulk length"),
+            ProtoError::InvalidBulkLength => f.write_str("invalid bulk length"),
+            ProtoError::TooBigInlineRequest => f.write_str("too big inline request"),
+            ProtoError::ExpectedDollar { got } => {
+                // Redis prints the raw byte; a reply line must not carry control bytes, so those
+                // are escaped.
+                if got.is_ascii_graphic() || got == b' ' {
+                    write!(f, "expected '$', got '{}'", got as char)
+                } else {
+                    write!(f, "expected '$', got '\\x{got:02x}'")
+                }
+            }
+            ProtoError::UnbalancedQuotes => f.write_str("unbalanced quotes in request"),
+            ProtoError::MissingBulkTerminator => f.write_str("expected '\\r\\n' after bulk data"),
+        }
+    }
+}
+
+impl std::error::Error for ProtoError {}
+
+/// One request: its arguments, the command name first. Borrowed from the read buffer, except
+/// for inline requests with quotes, whose unescaped words are owned (a rare, interactive path).
+///
+/// An empty `Command` (no arguments) comes from a blank inline line or `*0\r\n` / `*-1\r\n`;
+/// Redis answers nothing to those, and the server should skip them.
+pub struct Command<'a> {
+    repr: Repr<'a>,
+}
+
+enum Repr<'a> {
+    /// `len` arguments: in `inline[..len]` when `len <= INLINE_ARGS`, else all in `spill`.
+    Borrowed {
+        len: usize,
+        inline: [&'a [u8]; INLINE_ARGS],
+        spill: Vec<&'a [u8]>,
+    },
+    /// Words of an inline request that had quotes (escapes need new bytes).
+    Owned(Vec<Vec<u8>>),
+}
+
+impl<'a> Command<'a> {
+    fn with_expected(count: usize) -> Self {
+        let spill = if count > INLINE_ARGS {
+            // The count comes from the client: reserve only what a small buffer could justify,
+            // and let the Vec grow as arguments really arrive.
+            Vec::with_capacity(count.min(1024))
+        } else {
+            Vec::new()
+        };
+        Command {
+            repr: Repr::Borrowed {
+                len: 0,
+                inline: [&[]; INLINE_ARGS],
+                spill,
+            },
+        }
+    }
+
+    fn push(&mut self, arg: &'a [u8]) {
+        let Repr::Borrowed { len, inline, spill } = &mut self.repr else {
+            unreachable!("push is only used while parsing borrowed arguments");
+        };
+        if *len < INLINE_ARGS && spill.is_empty() {
+            inline[*len] = arg;
+        } else {
+            if spill.is_empty() {
+                spill.extend_from_slice(&inline[..*len]);
+            }
+            spill.push(arg);
+        }
+        *len += 1;
+    }
+
+    /// Number of arguments, the command name included.
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Borrowed { len, .. } => *len,
+            Repr::Owned(words) => words.len(),
+        }
+    }
+
+    /// Whether the request had no arguments at all (a blank line): skip it, reply nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The argument at `index` (0 is the command name).
+    #[inline]
+    pub fn arg(&self, index: usize) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Borrowed { len, inline, spill } => {
+                if index >= *len {
+                    None
+                } else if spill.is_empty() {
+                    Some(inline[index])
+                } else {
+                    Some(spill[index])
+                }
+            }
+            Repr::Owned(words) => words.get(index).map(Vec::as_slice),
+        }
+    }
+
+    /// The arguments in order, the command name first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(move |index| self.arg(index).unwrap_or_default())
+    }
+
+    /// The recognised command name, if the first argument is one Piccolo knows.
+    pub fn name(&self) -> Option<super::CommandName> {
+        self.arg(0).and_then(super::CommandName::lookup)
+    }
+
+    /// The arguments copied out, for tests and logging.
+    pub fn to_vec(&self) -> Vec<Vec<u8>> {
+        self.iter().map(<[u8]>::to_vec).collect()
+    }
+}
+
+impl fmt::Debug for Command<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|arg| String::from_utf8_lossy(arg)))
+            .finish()
+    }
+}
+
+/// Parses the command at the start of `buf`.
+///
+/// - `Ok(Some((command, consumed_bytes)))`: a whole command; drop `consumed_bytes` from the
+///   buffer before parsing the next one.
+/// - `Ok(None)`: `buf` ends inside a command; call again when more bytes have arrived.
+/// - `Err(error)`: malformed; reply with the error and close the connection.
+///
+/// Never panics, whatever the bytes.
+pub fn parse<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<(Command<'a>, usize)>, ProtoError> {
+    match buf.first() {
+        None => Ok(None),
+        Some(b'*') => parse_multibulk(buf, limits),
+        Some(_) => parse_inline(buf, limits),
+    }
+}
+
+/// Finds the `\r\n`-terminated line starting at `start`. Returns the line and the index after
+/// its `\r\n`, `Ok(None)` if the buffer ends first, or `error` if no valid header can be that
+/// long or `\r` is not followed by `\n`.
+#[inline]
+fn header_line(
+    buf: &[u8],
+    start: usize,
+    error: ProtoError,
+) -> Result<Option<(&[u8], usize)>, ProtoError> {
+    let rest = buf.get(start..).unwrap_or_default();
+    let window = &rest[..rest.len().min(MAX_HEADER_LINE_BYTES + 1)];
+    match window.iter().position(|&byte| byte == b'\r') {
+        Some(cr) => match rest.get(cr + 1) {
+            None => Ok(None),
+            Some(b'\n') => Ok(Some((&rest[..cr], start + cr + 2))),
+            Some(_) => Err(error),
+        },
+        None if rest.len() > MAX_HEADER_LINE_BYTES => Err(error),
+        None => Ok(None),
+    }
+}
+
+/// Parses a decimal `i64` the way Redis's `string2ll` does: an optional `-`, no `+`, no spaces,
+/// no leading zeros (except `0` itself), no overflow.
+#[inline]
+pub(crate) fn parse_i64(digits: &[u8]) -> Option<i64> {
+    let (negative, magnitude) = match digits {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, digits),
+    };
+    match magnitude {
+        [] => return None,
+        [b'0'] => return if negative { None } else { Some(0) },
+        [b'0', ..] => return None,
+        _ => {}
+    }
+    if magnitude.len() > 19 {
+        return None;
+    }
+    // Accumulate as negative so that i64::MIN is representable.
+    let mut value: i64 = 0;
+    for &byte in magnitude {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_sub(i64::from(digit))?;
+    }
+    if negative {
+        Some(value)
+    } else {
+        value.checked_neg()
+    }
+}
+
+fn parse_multibulk<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<(Command<'a>, usize)>, ProtoError> {
+    debug_assert_eq!(buf.first(), Some(&b'*'));
+    let Some((count_line, mut pos)) = header_line(buf, 1, ProtoError::InvalidMultibulkLength)?
+    else {
+        return Ok(None);
+    };
+    let count = parse_i64(count_line).ok_or(ProtoError::InvalidMultibulkLength)?;
+    if count <= 0 {
+        // `*0` and `*-1`: Redis consumes them and answers nothing.
+        return Ok(Some((Command::with_expected(0), pos)));
+    }
+    let count = usize::try_from(count).map_err(|_| ProtoError::InvalidMultibulkLength)?;
+    if count > limits.max_multibulk_count {
+        return Err(ProtoError::InvalidMultibulkLength);
+    }
+
+    let mut command = Command::with_expected(count);
+    for _ in 0..count {
+        match buf.get(pos) {
+            None => return Ok(None),
+            Some(b'$') => {}
+            Some(&got) => return Err(ProtoError::ExpectedDollar { got }),
+        }
+        let Some((length_line, body_start)) =
+            header_line(buf, pos + 1, ProtoError::InvalidBulkLength)?
+        else {
+            return Ok(None);
+        };
+        let length = parse_i64(length_line)
+            .and_then(|length| usize::try_from(length).ok())
+            .filter(|&length| length <= limits.max_bulk_bytes)
+            .ok_or(ProtoError::InvalidBulkLength)?;
+        let body_end = body_start
+            .checked_add(length)
+            .ok_or(ProtoError::InvalidBulkLength)?;
+        let Some(terminator) = buf.get(body_end..body_end.saturating_add(2)) else {
+            return Ok(None);
+        };
+        match terminator {
+            b"\r\n" => {}
+            [b'\r'] | [] => return Ok(None),
+            _ => return Err(ProtoError::MissingBulkTerminator),
+        }
+        command.push(&buf[body_start..body_end]);
+        pos = body_end + 2;
+    }
+    debug_assert_eq!(command.len(), count);
+    debug_assert!(pos <= buf.len());
+    Ok(Some((command, pos)))
+}
+
+/// Bytes Redis treats as spaces between inline words (C's `isspace`).
+#[inline]
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Bytes that end an unquoted inline word (Redis's `sdssplitargs`: vertical tab and form feed
+/// do not; they are only skipped between words).
+#[inline]
+fn ends_word(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+fn parse_inline<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<(Command<'a>, usize)>, ProtoError> {
+    let window = &buf[..buf.len().min(limits.max_inline_bytes.saturating_add(1))];
+    let Some(newline) = window.iter().position(|&byte| byte == b'\n') else {
+        return if buf.len() > limits.max_inline_bytes {
+            Err(ProtoError::TooBigInlineRequest)
+        } else {
+            Ok(None)
+        };
+    };
+    if newline > limits.max_inline_bytes {
+        return Err(ProtoError::TooBigInlineRequest);
+    }
+    let mut line = &buf[..newline];
+    if let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    let consumed = newline + 1;
+    // Redis splits the line as a C string: a NUL byte ends it, and what follows is ignored.
+    if let Some(nul) = line.iter().position(|&byte| byte == 0) {
+        line = &line[..nul];
+    }
+
+    if !line.iter().any(|&byte| byte == b'"' || byte == b'\'') {
+        let mut command = Command::with_expected(0);
+        let mut pos = 0;
+        loop {
+            while pos < line.len() && is_space(line[pos]) {
+                pos += 1;
+            }
+            if pos == line.len() {
+                break;
+            }
+            let start = pos;
+            while pos < line.len() && !ends_word(line[pos]) {
+                pos += 1;
+            }
+            debug_assert!(pos > start, "a word starts at a non-space byte");
+            command.push(&line[start..pos]);
+        }
+        return Ok(Some((command, consumed)));
+    }
+
+    let words = split_quoted(line).ok_or(ProtoError::UnbalancedQuotes)?;
+    Ok(Some((
+        Command {
+            repr: Repr::Owned(words),
+        },
+        consumed,
+    )))
+}
+
+/// Splits an inline line with quotes into words, following Redis's `sdssplitargs`:
+///
+/// - `"..."`: `\xHH` is a byte in hex; `\n \r \t \b \a` are control bytes; `\` before any other
+///   byte is that byte.
+/// - `'...'`: only `\'` is an escape.
+/// - A quote may open in the middle of a word (`foo"bar baz"` is `foobar baz`), but a closing
+///   quote must be followed by a space or the end of the line.
+///
+/// Returns `None` for unbalanced quotes.
+fn split_quoted(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Bare,
+        Double,
+        Single,
+    }
+    let mut words = Vec::new();
+    let mut pos = 0;
+    loop {
+        while pos < line.len() && is_space(line[pos]) {
+            pos += 1;
+        }
+        if pos == line.len() {
+            return Some(words);
+        }
+        let mut word = Vec::new();
+        let mut state = State::Bare;
+        loop {
+            let byte = line.get(pos).copied();
+            match (state, byte) {
+                (State::Bare, None) => break,
+                (State::Double | State::Single, None) => return None,
+                (State::Bare, Some(byte)) if ends_word(byte) => break,
+                (State::Bare, Some(b'"')) => state = State::Double,
+                (State::Bare, Some(b'\'')) => state = State::Single,
+                (State::Bare, Some(byte)) => word.push(byte),
+                (State::Double, Some(b'\\')) => match line.get(pos + 1..) {
+                    Some([b'x', high, low, ..])
+                        if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() =>
+                    {
+                        word.push(hex_value(*high) << 4 | hex_value(*low));
+                        pos += 3;
+                    }
+                    Some([escaped, ..]) => {
+                        word.push(match escaped {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 0x08,
+                            b'a' => 0x07,
+                            other => *other,
+                        });
+                        pos += 1;
+                    }
+                    _ => word.push(b'\\'),
+                },
+                (State::Single, Some(b'\\')) if line.get(pos + 1) == Some(&b'\'') => {
+                    word.push(b'\'');
+                    pos += 1;
+                }
+                (State::Double, Some(b'"')) | (State::Single, Some(b'\'')) => {
+                    if line.get(pos + 1).is_some_and(|&next| !is_space(next)) {
+                        return None;
+                    }
+                    pos += 1;
+                    break;
+                }
+                (State::Double | State::Single, Some(byte)) => word.push(byte),
+            }
+            pos += 1;
+        }
+        words.push(word);
+    }
+}
+
+#[inline]
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn words(list: &[&str]) -> Vec<Vec<u8>> {
+        list.iter().map(|word| word.as_bytes().to_vec()).collect()
+    }
+
+    /// A parse result with the arguments copied out, so tests can compare it.
+    type Copied = Result<Option<(Vec<Vec<u8>>, usize)>, ProtoError>;
+
+    fn parse_one(bytes: &[u8]) -> Copied {
+        parse(bytes, &Limits::default())
+            .map(|parsed| parsed.map(|(command, used)| (command.to_vec(), used)))
+    }
+
+    /// Encodes `args` as a multibulk request.
+    fn multibulk(args: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    /// Parses every command in `stream`, feeding it in pieces cut at `cuts` (sorted offsets), the
+    /// way a server would: append what arrived, parse until `Ok(None)`, keep the rest.
+    fn parse_stream(
+        stream: &[u8],
+        cuts: &[usize],
+        limits: &Limits,
+    ) -> Result<Vec<Vec<Vec<u8>>>, ProtoError> {
+        let mut commands = Vec::new();
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut previous = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
+            buffer.extend_from_slice(&stream[previous..cut]);
+            previous = cut;
+            loop {
+                match parse(&buffer, limits)? {
+                    None => break,
+                    Some((command, used)) => {
+                        assert!(used > 0 && used <= buffer.len());
+                        if !command.is_empty() {
+                            commands.push(command.to_vec());
+                        }
+                        buffer.drain(..used);
+                    }
+                }
+            }
+        }
+        Ok(commands)
+    }
+
+    #[test]
+    fn multibulk_basic() {
+        let bytes = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*1\r\n";
+        let (args, used) = parse_one(bytes).unwrap().unwrap();
+        assert_eq!(args, words(&["SET", "k", "hello"]));
+        assert_eq!(used, bytes.len() - 4);
+    }
+
+    #[test]
+    fn multibulk_binary_and_empty_arguments() {
+        let bytes = b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$4\r\n\r\n\0\xff\r\n";
+        let (args, used) = parse_one(bytes).unwrap().unwrap();
+        assert_eq!(args, vec![b"SET".to_vec(), vec![], b"\r\n\0\xff".to_vec()]);
+        assert_eq!(used, bytes.len());
+    }
+
+    #[test]
+    fn multibulk_needs_more_at_every_prefix() {
+        let bytes = b"*2\r\n$4\r\nECHO\r\n$11\r\nhello world\r\n";
+        for end in 0..bytes.len() {
+            assert_eq!(parse_one(&bytes[..end]), Ok(None), "prefix of {end} bytes");
+        }
+        assert_eq!(parse_one(bytes).unwrap().unwrap().1, bytes.len());
+    }
+
+    #[test]
+    fn empty_multibulk_is_consumed_silently() {
+        assert_eq!(parse_one(b"*0\r\n"), Ok(Some((vec![], 4))));
+        assert_eq!(parse_one(b"*-1\r\n"), Ok(Some((vec![], 5))));
+    }
+
+    #[test]
+    fn many_arguments_spill_to_the_heap() {
+        let args: Vec<Vec<u8>> = (0..100).map(|i| format!("arg{i}").into_bytes()).collect();
+        let bytes = multibulk(&args);
+        let (parsed, used) = parse_one(&bytes).unwrap().unwrap();
+        assert_eq!(parsed, args);
+        assert_eq!(used, bytes.len());
+        for count in [INLINE_ARGS - 1, INLINE_ARGS, INLINE_ARGS + 1] {
+            let bytes = multibulk(&args[..count]);
+            let (command, _) = parse(&bytes, &Limits::default()).unwrap().unwrap();
+            assert_eq!(command.len(), count);
+            assert_eq!(command.arg(count - 1), Some(args[count - 1].as_slice()));
+            assert_eq!(command.arg(count), None);
+        }
+    }
+
+    #[test]
+    fn multibulk_errors_have_redis_wording() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"*x\r\n", "ERR Protocol error: invalid multibulk length"),
+            (b"*+1\r\n", "ERR Protocol error: invalid multibulk length"),
+            (b"*01\r\n", "ERR Protocol error: invalid multibulk length"),
+            (
+                b"*1048577\r\n",
+                "ERR Protocol error: invalid multibulk length",
+            ),
+            (
+                b"*99999999999999999999\r\n",
+                "ERR Protocol error: invalid multibulk length",
+            ),
+            (
+                b"*123456789012345678901",
+                "ERR Protocol error: invalid multibulk length",
+            ),
+            (b"*1\rx", "ERR Protocol error: invalid multibulk length"),
+            (b"*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length"),
+            (b"*1\r\n$abc\r\n", "ERR Protocol error: invalid bulk length"),
+            (
+                b"*1\r\n$536870913\r\n",
+                "ERR Protocol error: invalid bulk length",
+            ),
+            (
+                b"*1\r\n$999999999999999999999999",
+                "ERR Protocol error: invalid bulk length",
+            ),
+            (b"*1\r\nx", "ERR Protocol error: expected '$', got 'x'"),
+            (
+                b"*1\r\n\x01",
+                "ERR Protocol error: expected '$', got '\\x01'",
+            ),
+            (
+                b"*1\r\n$1\r\nab\r\n",
+                "ERR Protocol error: expected '\\r\\n' after bulk data",
+            ),
+        ];
+        for &(bytes, message) in cases {
+            let error = parse(bytes, &Limits::default()).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                message,
+                "input {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            assert!(error.closes_connection());
+        }
+        let mut reply = Vec::new();
+        ProtoError::InvalidBulkLength.write_reply(&mut reply);
+        assert_eq!(reply, b"-ERR Protocol error: invalid bulk length\r\n");
+    }
+
+    #[test]
+    fn absurd_declared_sizes_do_not_allocate_or_wait() {
+        // A bulk of the maximum length is accepted as a header and waits for its body.
+        let header = format!("*1\r\n${}\r\n", Limits::REDIS.max_bulk_bytes);
+        assert_eq!(parse_one(header.as_bytes()), Ok(None));
+        // The maximum count waits for arguments; its Vec reservation is capped.
+        let header = format!("*{}\r\n", Limits::REDIS.max_multibulk_count);
+        assert_eq!(parse_one(header.as_bytes()), Ok(None));
+    }
+
+    #[test]
+    fn limits_are_configurable() {
+        let limits = Limits {
+            max_multibulk_count: 2,
+            max_bulk_bytes: 3,
+            max_inline_bytes: 5,
+        };
+        assert!(
+            parse(b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n", &limits)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            parse(b"*3\r\n", &limits).unwrap_err(),
+            ProtoError::InvalidMultibulkLength
+        );
+        assert_eq!(
+            parse(b"*1\r\n$4\r\n", &limits).unwrap_err(),
+            ProtoError::InvalidBulkLength
+        );
+        assert!(parse(b"PING\r\n", &limits).unwrap().is_some());
+        assert_eq!(
+            parse(b"PING x\r\n", &limits).unwrap_err(),
+            ProtoError::TooBigInlineRequest
+        );
+        assert_eq!(
+            parse(b"PINGxy", &limits).unwrap_err(),
+            ProtoError::TooBigInlineRequest
+        );
+        assert!(matches!(parse(b"PINGx", &limits), Ok(None)));
+    }
+
+    #[test]
+    fn inline_commands() {
+        assert_eq!(parse_one(b"PING\r\n"), Ok(Some((words(&["PING"]), 6))));
+        assert_eq!(parse_one(b"PING\n"), Ok(Some((words(&["PING"]), 5))));
+        assert_eq!(
+            parse_one(b"  set  k\tv  \r\nGET"),
+            Ok(Some((words(&["set", "k", "v"]), 14)))
+        );
+        assert_eq!(parse_one(b"\r\n"), Ok(Some((vec![], 2))));
+        assert_eq!(parse_one(b"   \n"), Ok(Some((vec![], 4))));
+        assert_eq!(parse_one(b"PING"), Ok(None));
+        assert_eq!(parse_one(b"PING\r"), Ok(None));
+        // A NUL ends the line, as in Redis (which splits it as a C string).
+        assert_eq!(
+            parse_one(b"ECHO a\0b c\n"),
+            Ok(Some((words(&["ECHO", "a"]), 11)))
+        );
+        assert_eq!(parse_one(b"\0\n"), Ok(Some((vec![], 2))));
+    }
+
+    #[test]
+    fn inline_quotes_follow_sdssplitargs() {
+        let cases: &[(&[u8], &[&[u8]])] = &[
+            (b"SET k \"hello world\"\n", &[b"SET", b"k", b"hello world"]),
+            (b"SET k 'it''s'\n", &[]), // closing quote followed by a quote: error, checked below
+            (
+                b"SET k \"a\\x41\\n\\t\\\"\\\\z\"\n",
+                &[b"SET", b"k", b"aA\n\t\"\\z"],
+            ),
+            (b"SET k \"\\xZZ\"\n", &[b"SET", b"k", b"xZZ"]),
+            (b"SET k 'a\\'b\\n'\n", &[b"SET", b"k", b"a'b\\n"]),
+            (b"SET k foo\"bar baz\"\n", &[b"SET", b"k", b"foobar baz"]),
+            (b"SET k \"\"\n", &[b"SET", b"k", b""]),
+            (b"ECHO ''\r\n", &[b"ECHO", b""]),
+        ];
+        for &(line, expected) in cases {
+            let parsed = parse_one(line);
+            if expected.is_empty() {
+                assert_eq!(parsed, Err(ProtoError::UnbalancedQuotes));
+            } else {
+                let expected: Vec<Vec<u8>> = expected.iter().map(|word| word.to_vec()).collect();
+                assert_eq!(
+                    parsed,
+                    Ok(Some((expected, line.len()))),
+                    "{:?}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+        for line in [
+            &b"SET k \"open\n"[..],
+            b"SET k 'open\n",
+            b"SET k \"a\"b\n",
+            b"SET k \"ends\\\n",
+        ] {
+            let error = parse(line, &Limits::default()).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "ERR Protocol error: unbalanced quotes in request"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_i64_matches_string2ll() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"+1",
+            b"01",
+            b" 1",
+            b"1 ",
+            b"9223372036854775808",
+            b"1a",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    fn arb_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20), 1..12)
+    }
+
+    fn arb_inline_word() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b'Z'), Just(b'9'), Just(b'-')],
+            1..6,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let limits = Limits { max_multibulk_count: 16, max_bulk_bytes: 64, max_inline_bytes: 64 };
+            for start in 0..bytes.len().min(8) {
+                if let Ok(Some((_, used))) = parse(&bytes[start..], &limits) {
+                    prop_assert!(used > 0 && used <= bytes.len() - start);
+                }
+                let _ = parse(&bytes[start..], &Limits::default());
+            }
+        }
+
+        #[test]
+        fn random_bytes_after_a_star_never_panic(bytes in proptest::collection::vec(
+            prop_oneof![Just(b'*'), Just(b'$'), Just(b'\r'), Just(b'\n'), Just(b'-'), Just(b'0'),
+                Just(b'1'), Just(b'2'), Just(b'9'), any::<u8>()], 0..64)) {
+            let mut input = vec![b'*'];
+            input.extend_from_slice(&bytes);
+            if let Ok(Some((_, used))) = parse(&input, &Limits::default()) {
+                prop_assert!(used > 0 && used <= input.len());
+            }
+        }
+
+        #[test]
+        fn split_stream_gives_the_same_commands(
+            commands in proptest::collection::vec(arb_args(), 1..6),
+            inline in proptest::collection::vec(proptest::collection::vec(arb_inline_word(), 1..4), 0..3),
+            seed_cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let mut stream = Vec::new();
+            let mut expected = Vec::new();
+            for args in &commands {
+                stream.extend_from_slice(&multibulk(args));
+                expected.push(args.clone());
+            }
+            for line in &inline {
+                stream.extend_from_slice(&line.join(&b' '));
+                stream.extend_from_slice(b"\r\n");
+                expected.push(line.clone());
+            }
+            let limits = Limits::default();
+            prop_assert_eq!(&parse_stream(&stream, &[], &limits).unwrap(), &expected);
+            let mut cuts: Vec<usize> = seed_cuts.iter().map(|cut| cut % (stream.len() + 1)).collect();
+            cuts.sort_unstable();
+            prop_assert_eq!(&parse_stream(&stream, &cuts, &limits).unwrap(), &expected);
+        }
+
+        #[test]
+        fn unquoted_inline_fast_path_agrees_with_split_quoted(
+            line in proptest::collection::vec(prop_oneof![Just(b' '), Just(b'\t'), Just(0x0b), Just(0u8),
+                Just(b'\r'), Just(b'a'), Just(b'b'), Just(0xff)], 0..24)
+        ) {
+            let mut input = line.clone();
+            input.push(b'\n');
+            let (command, _) = parse(&input, &Limits::default()).unwrap().unwrap();
+            let mut trimmed = line.as_slice();
+            if let [rest @ .., b'\r'] = trimmed {
+                trimmed = rest;
+            }
+            if let Some(nul) = trimmed.iter().position(|&byte| byte == 0) {
+                trimmed = &trimmed[..nul];
+            }
+            prop_assert_eq!(command.to_vec(), split_quoted(trimmed).unwrap());
+        }
+    }
+
+    #[test]
+    fn every_split_point_of_a_mixed_stream() {
+        let mut stream = Vec::new();
+        stream.extend_from_slice(&multibulk(&words(&["SET", "key", "a value\r\nwith crlf"])));
+        stream.extend_from_slice(b"PING\r\n\r\nECHO \"quoted word\"\n");
+        stream.extend_from_slice(b"*0\r\n");
+        let args: Vec<Vec<u8>> = (0..20).map(|i| vec![b'x'; i]).collect();
+        stream.extend_from_slice(&multibulk(&args));
+        let limits = Limits::default();
+        let whole = parse_stream(&stream, &[], &limits).unwrap();
+        assert_eq!(whole.len(), 4);
+        for cut in 0..=stream.len() {
+            assert_eq!(
+                parse_stream(&stream, &[cut], &limits).unwrap(),
+                whole,
+                "cut at {cut}"
+            );
+        }
+        // And byte by byte.
+        let every: Vec<usize> = (1..stream.len()).collect();
+        assert_eq!(parse_stream(&stream, &every, &limits).unwrap(), whole);
+    }
+}
