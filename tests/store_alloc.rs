@@ -1,0 +1,99 @@
+//! The hot operations on small records allocate nothing: a counting global allocator watches
+//! `get`, a same-size overwrite and `delete`, and a value over the limit is refused before any
+//! allocation. (A `#[global_allocator]` is per binary, hence its own test file.)
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use piccolo::store::{Config, SetOptions, Shard, StoreError, hash_key};
+
+/// Counts allocations and reallocations per thread, so tests running in parallel do not see
+/// each other's allocations.
+struct Counting;
+
+thread_local! {
+    // `const` initialisation: touching it never allocates, so the allocator may use it.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    ALLOCATIONS.with(|count| count.set(count.get() + 1));
+}
+
+// SAFETY: forwards every call to `System` unchanged; the counter has no effect on memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: the caller's duties for `alloc` are passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's duties for `dealloc` are passed on unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: the caller's duties for `realloc` are passed on unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn get_same_size_overwrite_and_delete_do_not_allocate() {
+    let mut shard = Shard::with_capacity(Config::default(), 1024);
+    let keys: Vec<Vec<u8>> = (0..500).map(|i| format!("key:{i}").into_bytes()).collect();
+    for key in &keys {
+        shard
+            .set(hash_key(key), key, &[b'a'; 32], SetOptions::default(), 0)
+            .unwrap();
+    }
+    let before = allocations();
+    let mut total = 0usize;
+    for key in &keys {
+        total += shard.get(hash_key(key), key, 0).unwrap().bytes.len();
+    }
+    for key in &keys {
+        let outcome = shard
+            .set(hash_key(key), key, &[b'b'; 32], SetOptions::default(), 0)
+            .unwrap();
+        assert!(outcome.stored);
+    }
+    for key in &keys {
+        assert!(shard.delete(hash_key(key), key, 0));
+    }
+    let after = allocations();
+    assert_eq!(total, 500 * 32);
+    assert_eq!(after - before, 0, "the hot path allocated");
+    assert!(shard.is_empty());
+}
+
+#[test]
+fn a_value_over_the_limit_is_refused_before_any_allocation() {
+    let config = Config {
+        max_value_bytes: 4096,
+        ..Config::default()
+    };
+    let mut shard = Shard::new(config);
+    let value = vec![b'x'; 4097];
+    let before = allocations();
+    let result = shard.set(hash_key(b"k"), b"k", &value, SetOptions::default(), 0);
+    let after = allocations();
+    assert_eq!(
+        result,
+        Err(StoreError::TooLarge {
+            len: 4097,
+            max: 4096
+        })
+    );
+    assert_eq!(after - before, 0);
+    assert_eq!(shard.memory().segments, 0);
+}
