@@ -184,7 +184,7 @@ pub fn decode<'a, T: Owned>(
     frame: &'a [u8],
     scratch: &'a mut Vec<Word>,
 ) -> ::capnp::Result<Message<'a, T>> {
-    let aligned: &'a [u8] = if (frame.as_ptr() as usize).is_multiple_of(WORD_BYTES) {
+    let aligned: &'a [u8] = if (frame.as_ptr() as usize) % WORD_BYTES == 0 {
         frame
     } else {
         let words = frame.len().div_ceil(WORD_BYTES);
@@ -215,10 +215,10 @@ pub fn write_segments(segments: &[&[u8]], out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&(segments.len() as u32 - 1).to_le_bytes());
     for segment in segments {
-        debug_assert!(segment.len().is_multiple_of(WORD_BYTES));
+        debug_assert!(segment.len() % WORD_BYTES == 0);
         out.extend_from_slice(&((segment.len() / WORD_BYTES) as u32).to_le_bytes());
     }
-    if segments.len().is_multiple_of(2) {
+    if segments.len() % 2 == 0 {
         out.extend_from_slice(&[0; 4]);
     }
     debug_assert_eq!(out.len() - start, table_bytes);
@@ -453,7 +453,7 @@ mod tests {
         holder.extend(aligned_copy(&out));
         // Skip 8 + 1 bytes: the frame starts one byte past a word boundary.
         let bytes = &Word::words_to_bytes(&holder)[9..9 + out.len() - 1];
-        assert!(!(bytes.as_ptr() as usize).is_multiple_of(8));
+        assert_ne!(bytes.as_ptr() as usize % 8, 0);
         let mut scratch = Vec::new();
         let message = decode_request(bytes, &mut scratch).unwrap();
         assert_eq!(message.get().unwrap().get_id(), 1);
@@ -640,15 +640,17 @@ mod tests {
                 if let Ok(Some(len)) = frame_len(&bytes, &limits) {
                     let words = aligned_copy(&bytes);
                     let mut scratch = Vec::new();
-                    if let Ok(message) =
-                        decode_request(&Word::words_to_bytes(&words)[..len], &mut scratch)
-                        && let Ok(request) = message.get()
-                    {
-                        let _ = request.get_id();
-                        if let Ok(request::Set(Ok(set))) = request.which() {
-                            let _ = set.get_key();
-                            let _ = set.get_value();
-                        }
+                    let frame = &Word::words_to_bytes(&words)[..len];
+                    let Ok(message) = decode_request(frame, &mut scratch) else {
+                        return Ok(());
+                    };
+                    let Ok(request) = message.get() else {
+                        return Ok(());
+                    };
+                    let _ = request.get_id();
+                    if let Ok(request::Set(Ok(set))) = request.which() {
+                        let _ = set.get_key();
+                        let _ = set.get_value();
                     }
                 }
                 Ok(())

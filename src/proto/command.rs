@@ -293,6 +293,13 @@ pub fn parse_set_options<'a>(options: &[&'a [u8]]) -> Result<SetOptions<'a>, Com
         let option = options[index];
         let next = options.get(index + 1).copied();
         let is = |name: &str| option.eq_ignore_ascii_case(name.as_bytes());
+        let expire_kind = expire_option(option);
+        // An expire option conflicts with KEEPTTL and with a different expire option.
+        let expire_allowed = expire_kind.is_some_and(|kind| {
+            !keep_ttl && expire.is_none_or(|(_, unit, absolute)| (unit, absolute) == kind)
+        });
+        let ifeq_allowed =
+            is("IFEQ") && matches!(condition, SetCondition::Always | SetCondition::IfEqual(_));
         if is("NX") && matches!(condition, SetCondition::Always | SetCondition::IfAbsent) {
             condition = SetCondition::IfAbsent;
         } else if is("XX") && matches!(condition, SetCondition::Always | SetCondition::IfPresent) {
@@ -301,18 +308,11 @@ pub fn parse_set_options<'a>(options: &[&'a [u8]]) -> Result<SetOptions<'a>, Com
             return_old = true;
         } else if is("KEEPTTL") && expire.is_none() {
             keep_ttl = true;
-        } else if is("IFEQ")
-            && matches!(condition, SetCondition::Always | SetCondition::IfEqual(_))
-            && let Some(value) = next
-        {
+        } else if let (true, Some(value)) = (ifeq_allowed, next) {
             condition = SetCondition::IfEqual(value);
             index += 1;
-        } else if let Some((unit, absolute)) = expire_option(option)
-            && !keep_ttl
-            && expire.is_none_or(|(_, seen_unit, seen_absolute)| {
-                (seen_unit, seen_absolute) == (unit, absolute)
-            })
-            && let Some(value) = next
+        } else if let (Some((unit, absolute)), Some(value), true) =
+            (expire_kind, next, expire_allowed)
         {
             expire = Some((value, unit, absolute));
             index += 1;
@@ -341,14 +341,14 @@ pub fn parse_getex_options(options: &[&[u8]]) -> Result<Expiry, CommandError> {
     let mut index = 0;
     while index < options.len() {
         let option = options[index];
+        let expire_kind = expire_option(option);
+        let expire_allowed = expire_kind.is_some_and(|kind| {
+            !persist && expire.is_none_or(|(_, unit, absolute)| (unit, absolute) == kind)
+        });
         if option.eq_ignore_ascii_case(b"PERSIST") && expire.is_none() {
             persist = true;
-        } else if let Some((unit, absolute)) = expire_option(option)
-            && !persist
-            && expire.is_none_or(|(_, seen_unit, seen_absolute)| {
-                (seen_unit, seen_absolute) == (unit, absolute)
-            })
-            && let Some(&value) = options.get(index + 1)
+        } else if let (Some((unit, absolute)), Some(&value), true) =
+            (expire_kind, options.get(index + 1), expire_allowed)
         {
             expire = Some((value, unit, absolute));
             index += 1;
