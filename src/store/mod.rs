@@ -71,7 +71,7 @@ impl Default for Config {
             large_record_bytes: segment_bytes / 8,
             max_value_bytes: MAX_VALUE_BYTES,
             max_key_bytes: MAX_VALUE_BYTES,
-            cleaner_garbage_percent: 10,
+            cleaner_garbage_percent: 20,
             cleaner_min_garbage_bytes: 2 * segment_bytes,
         }
     }

@@ -242,12 +242,12 @@ impl Shard {
     /// Take a record out of the table and mark it dead. Its bytes stay readable until the
     /// cleaner frees its segment (which needs `&mut self`).
     fn remove(&mut self, hash: u64, handle: Handle, header: &Header) {
-        let entry = self
-            .table
-            .find_entry(hash, |&h| h == handle)
-            .ok()
-            .expect("a live record is in the table");
-        entry.remove();
+        match self.table.find_entry(hash, |&h| h == handle) {
+            Ok(entry) => {
+                entry.remove();
+            }
+            Err(_) => unreachable!("a live record is in the table"),
+        }
         self.kill(handle, header);
     }
 
