@@ -17,10 +17,10 @@
 //! arrived (and rejects absurd headers before buffering anything more), then [`decode_request`]
 //! on exactly that frame, then encodes the answer with a [`MessageEncoder`].
 
+use ::capnp::Word;
 use ::capnp::message::{self, Allocator, HeapAllocator, ReaderOptions, TypedReader};
 use ::capnp::serialize::NoAllocSliceSegments;
 use ::capnp::traits::{FromPointerBuilder, Owned};
-use ::capnp::{OutputSegments, Word};
 use core::fmt;
 use core::ptr::NonNull;
 
@@ -255,7 +255,7 @@ impl MessageEncoder {
     {
         let mut message = message::Builder::new(&mut self.allocator);
         let result = build(message.init_root::<T::Builder<'_>>());
-        write_output(&message.get_segments_for_output(), out);
+        write_segments(&message.get_segments_for_output(), out);
         result
     }
 
@@ -282,10 +282,6 @@ impl Default for MessageEncoder {
     fn default() -> Self {
         MessageEncoder::new(Self::DEFAULT_FIRST_SEGMENT_WORDS)
     }
-}
-
-fn write_output(segments: &OutputSegments<'_>, out: &mut Vec<u8>) {
-    write_segments(segments, out);
 }
 
 /// A capnp [`Allocator`] that hands out one long-lived, zeroed first segment again and again,
