@@ -380,7 +380,7 @@ fn churn(options: &Options) {
         clean_steps,
         stats.cleaner_records_moved,
         mib(stats.cleaner_bytes_moved as usize),
-        1.0 + stats.cleaner_bytes_moved as f64 / (writes as f64 * (16.0 + 512.0) / 2.0 + 21.0),
+        1.0 + stats.cleaner_bytes_moved as f64 / (writes as f64 * ((16.0 + 512.0) / 2.0 + 21.0)),
         stats.cleaner_segments_freed
     );
     println!(
