@@ -53,6 +53,12 @@ pub struct Shard {
     expired_keys: u64,
 }
 
+// A shard is built on one thread and handed to its worker.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Shard>();
+};
+
 impl std::fmt::Debug for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shard")
@@ -754,7 +760,7 @@ impl Shard {
                 dead_seen += 1;
                 continue;
             }
-            if live_seen >= count || dead_seen >= count * DEAD_VISITS_PER_COUNT {
+            if live_seen >= count || dead_seen >= count.saturating_mul(DEAD_VISITS_PER_COUNT) {
                 return encode_cursor(seq, position);
             }
             let (verdict, size) = self.visit(slot, position, now_ms, |key| {

@@ -720,8 +720,15 @@ fn run_model(ops: Vec<Op>) {
                 } else {
                     shard.incr_by(h(key), key, delta, now)
                 };
-                let current = model.live(key).cloned();
-                let expected = if decrement && delta == i64::MIN {
+                // DECRBY i64::MIN is refused before the key is looked up, so the model must not
+                // look it up either (that would expire it in the model only).
+                let refused = decrement && delta == i64::MIN;
+                let current = if refused {
+                    None
+                } else {
+                    model.live(key).cloned()
+                };
+                let expected = if refused {
                     Err(StoreError::DecrementOverflow)
                 } else {
                     let delta = if decrement { -delta } else { delta };
