@@ -569,26 +569,36 @@ fn consume<Q: Queue, T: Item, const CHECK_ORDER: bool>(
     tally.checksum
 }
 
+/// Keeps a queue handle on cache lines of its own.
+///
+/// The variants keep each end's private index (`tail`, `head_cache`; rtrb's `cached_*` cells)
+/// inside the handle and write it on every operation. Two handles that are neighbours on the
+/// stack would share a line, and each push and pop would then bounce it between the cores: a
+/// cost of the bench's memory layout, not of the queue.
+#[repr(align(128))]
+struct Alone<T>(T);
+
 /// One pass: a producer and a consumer thread move `setup.items` items; returns the time from
 /// the producer's start to the consumer's last item, and the consumer's checksum.
 fn transfer<Q: Queue, T: Item, const CHECK_ORDER: bool>(
     setup: ThroughputSetup,
     pinning: Pinning,
 ) -> (Duration, u64) {
-    let (mut tx, mut rx) = Q::channel::<T>(setup.capacity);
+    let (tx, rx) = Q::channel::<T>(setup.capacity);
+    let (mut tx, mut rx) = (Alone(tx), Alone(rx));
     let start_line = Barrier::new(2);
     thread::scope(|scope| {
         let producer = scope.spawn(|| {
             pinning.pin_first();
             start_line.wait();
             let started = Instant::now();
-            produce::<Q, T>(&mut tx, setup.items, setup.batch);
+            produce::<Q, T>(&mut tx.0, setup.items, setup.batch);
             started
         });
         let consumer = scope.spawn(|| {
             pinning.pin_second();
             start_line.wait();
-            let checksum = consume::<Q, T, CHECK_ORDER>(&mut rx, setup.items, setup.batch);
+            let checksum = consume::<Q, T, CHECK_ORDER>(&mut rx.0, setup.items, setup.batch);
             (Instant::now(), checksum)
         });
         let started = producer.join().expect("producer panicked");
@@ -691,21 +701,23 @@ fn round_trip<Q: Queue>(
     first: bool,
 ) -> Measurement {
     let pass = |count: u64| {
-        let (mut out_tx, mut out_rx) = Q::channel::<u64>(1024);
-        let (mut back_tx, mut back_rx) = Q::channel::<u64>(1024);
+        let (out_tx, out_rx) = Q::channel::<u64>(1024);
+        let (back_tx, back_rx) = Q::channel::<u64>(1024);
+        let (mut out_tx, mut out_rx) = (Alone(out_tx), Alone(out_rx));
+        let (mut back_tx, mut back_rx) = (Alone(back_tx), Alone(back_rx));
         let mut samples = Vec::with_capacity(count as usize);
         thread::scope(|scope| {
             scope.spawn(|| {
                 pinning.pin_second();
-                echo::<Q>(&mut out_rx, &mut back_tx);
+                echo::<Q>(&mut out_rx.0, &mut back_tx.0);
             });
             // The pinger gets its own thread too: pinning the main thread would shrink the
             // affinity mask of everything it spawns later.
             scope.spawn(|| {
                 pinning.pin_first();
-                ping::<Q>(&mut out_tx, &mut back_rx, count, clock, &mut samples);
+                ping::<Q>(&mut out_tx.0, &mut back_rx.0, count, clock, &mut samples);
                 let mut stop = STOP;
-                while let Err(back) = Q::push(&mut out_tx, stop) {
+                while let Err(back) = Q::push(&mut out_tx.0, stop) {
                     stop = back;
                     spin_loop();
                 }
@@ -752,7 +764,8 @@ fn now_ns(epoch: Instant) -> u64 {
 /// time stamp and calls `Unparker::notify`.
 fn wake_up_parker<Q: Queue>(setup: WakeSetup, pinning: Pinning, first: bool) -> Measurement {
     let pass = |wake_ups: u64| {
-        let (mut tx, mut rx) = Q::channel::<Stamp>(1024);
+        let (tx, rx) = Q::channel::<Stamp>(1024);
+        let (mut tx, mut rx) = (Alone(tx), Alone(rx));
         let parker = Parker::new();
         let epoch = Instant::now();
         thread::scope(|scope| {
@@ -763,7 +776,7 @@ fn wake_up_parker<Q: Queue>(setup: WakeSetup, pinning: Pinning, first: bool) -> 
                 for sequence in 0..wake_ups {
                     let mut item = None;
                     let parks = parker.wait(0, || {
-                        item = Q::pop(&mut rx);
+                        item = Q::pop(&mut rx.0);
                         item.is_some()
                     });
                     let arrived = now_ns(epoch);
@@ -785,7 +798,7 @@ fn wake_up_parker<Q: Queue>(setup: WakeSetup, pinning: Pinning, first: bool) -> 
                 for sequence in 0..wake_ups {
                     thread::sleep(setup.gap);
                     let mut item = [sequence, now_ns(epoch)];
-                    while let Err(back) = Q::push(&mut tx, item) {
+                    while let Err(back) = Q::push(&mut tx.0, item) {
                         item = back;
                         spin_loop();
                     }
@@ -858,6 +871,8 @@ struct Options {
     runs: usize,
     quick: bool,
     out: Option<PathBuf>,
+    /// Run only the scenarios whose key contains this (for profiling one scenario).
+    scenario: Option<String>,
 }
 
 impl Options {
@@ -866,6 +881,7 @@ impl Options {
             runs: 5,
             quick: false,
             out: None,
+            scenario: None,
         };
         let mut runs_given = false;
         let mut args = std::env::args().skip(1);
@@ -888,6 +904,12 @@ impl Options {
                             .unwrap_or_else(|| usage("--out needs a directory")),
                     ));
                 }
+                "--scenario" => {
+                    options.scenario = Some(
+                        args.next()
+                            .unwrap_or_else(|| usage("--scenario needs part of a scenario key")),
+                    );
+                }
                 "-h" | "--help" => usage(""),
                 other => usage(&format!("unknown argument {other:?}")),
             }
@@ -905,7 +927,7 @@ fn usage(problem: &str) -> ! {
         eprintln!("queues bench: {problem}");
     }
     eprintln!(
-        "usage: cargo bench --bench queues -- [--runs N (default 5; 1 with --quick)] [--quick] [--out DIR]"
+        "usage: cargo bench --bench queues -- [--runs N (default 5; 1 with --quick)] [--quick] [--out DIR] [--scenario PART_OF_KEY, e.g. cap1024/batch32]"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 })
 }
@@ -1914,7 +1936,13 @@ fn main() {
     let pinning = Pinning::detect();
     let clock = Clock::new();
     let scale = Scale::new(options.quick);
-    let scenarios = plan(&scale, clock, pinning);
+    let mut scenarios = plan(&scale, clock, pinning);
+    if let Some(part) = &options.scenario {
+        scenarios.retain(|scenario| scenario.key.contains(part.as_str()));
+        if scenarios.is_empty() {
+            usage(&format!("no scenario key contains {part:?}"));
+        }
+    }
     eprintln!(
         "queues bench: {} scenarios, {} runs each, pinned: {}",
         scenarios.len(),
