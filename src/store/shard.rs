@@ -440,9 +440,7 @@ impl Shard {
             Expiry::Keep => existing.map_or(0, |(_, header)| header.expiry_ms),
             Expiry::At(deadline_ms) => deadline_ms,
         };
-        if let Expiry::At(deadline_ms) = options.expiry
-            && deadline_ms <= now_ms
-        {
+        if matches!(options.expiry, Expiry::At(deadline_ms) if deadline_ms <= now_ms) {
             // Redis: a deadline already past deletes the key (and the write still counts).
             let version = self.next_version();
             if let Some((handle, header)) = existing {
@@ -454,10 +452,11 @@ impl Shard {
                 old,
             });
         }
-        if let Some((handle, header)) = existing
-            && header.value_len == value.len()
-            && (header.has_expiry_field() || expiry_ms == 0)
-        {
+        // (No let chains: the workspace's minimum Rust is 1.85.)
+        let in_place = existing.filter(|(_, header)| {
+            header.value_len == value.len() && (header.has_expiry_field() || expiry_ms == 0)
+        });
+        if let Some((handle, header)) = in_place {
             // Same size: overwrite in place, no allocation, no garbage.
             let version = self.next_version();
             let tail = self.arena.tail_mut(handle);
