@@ -20,31 +20,45 @@
 //! allows the same. Then the producer skips the wake-up and the consumer parks with a value in the
 //! ring: a lost wake-up, and a stall until some later push.
 //!
-//! The cure is a `SeqCst` fence between the store and the load on *both* sides (Dekker's pattern;
-//! C++20 [atomics.fences]: for two SeqCst fences, one is ordered before the other, and the load
-//! after the later fence must see the store before the earlier one). Either the producer's fence
-//! comes first, and then D sees the new tail (the consumer does not sleep), or the consumer's
-//! fence comes first, and then B sees `sleeping == true` (the producer wakes it). Both can happen
-//! at once, which costs only a spurious wake-up. On x86_64 a SeqCst fence is one `mfence` (or a
-//! locked instruction), paid once per batch by the producer, not per value.
+//! Two cures are known. (1) A `SeqCst` fence between the store and the load on *both* sides
+//! (Dekker's pattern; C++20 [atomics.order]: if the store is sequenced before fence X, fence Y is
+//! sequenced before the load, and X precedes Y in the single total order S, the load sees the
+//! store or a later one). (2) Make every access to `sleeping` a read-modify-write with
+//! Acquire/Release: RMWs on one location are totally ordered, and each reads the value written by
+//! the one just before it, so they form a chain of synchronises-with edges:
 //!
-//! The alternative, one read-modify-write on a shared word by both sides, would make every
-//! producer check take the line exclusively; the fence lets the producer read `sleeping` from a
-//! shared line, which stays in its cache while the consumer is awake.
+//! * if the producer's RMW comes after the consumer's "I sleep" RMW, it reads `true` and wakes the
+//!   consumer;
+//! * if it comes before, the consumer's RMW reads from it (directly or through later RMWs in the
+//!   chain), so the producer's store of `tail` happens-before the consumer's re-check, which then
+//!   sees the value and does not sleep.
+//!
+//! Both can happen at once, which costs only a spurious wake-up.
+//!
+//! We use (2). The first version used (1), which is shorter and lets the producer read the flag
+//! from a shared line; but loom (0.7) reported a lost wake-up for it with two producers sharing
+//! one flag (`park_notify_two_producers` in `tests/loom.rs`; the trace: producer B's RMW reads
+//! the consumer's `cancel`, the consumer announces sleep again behind a fence, and producer A's
+//! load after its own later fence still reads `false`). By the C++20 rule above that execution
+//! should be impossible, so we believe it is a gap in loom's model of fences, but we did not want
+//! a protocol our checker cannot prove. The RMW version is what loom can prove, and it costs the
+//! producer one `xchg` per *batch* (about 20 cycles on x86_64, plus a cache-line transfer only
+//! when the sleeper has written the flag since), never per value.
 //!
 //! [`SleepFlag`] is the protocol alone, for sleepers that do not use thread parking (the server's
 //! reactor sleeps in `mio::Poll::poll` and is woken through `mio::Waker`). [`Parker`] and
 //! [`Unparker`] wrap it with `std::thread::park` for workers.
 
 use crate::CachePadded;
-use crate::sync::{Arc, AtomicBool, Ordering, fence, spin_loop, thread};
+use crate::sync::{Arc, AtomicBool, Ordering, spin_loop, thread};
 
 /// The announcement "I am about to sleep", shared by one sleeper and any number of wakers.
 #[derive(Debug, Default)]
 pub struct SleepFlag {
     /// Written by the sleeper (`true` in [`prepare`](Self::prepare), `false` in
-    /// [`cancel`](Self::cancel)) and by a waker that claims the wake-up (`true -> false`). All
-    /// accesses are Relaxed; the SeqCst fences around them carry the ordering.
+    /// [`cancel`](Self::cancel)) and by a waker that claims the wake-up (`true -> false`). Every
+    /// access that takes part in the protocol is an AcqRel read-modify-write, so all of them form
+    /// one chain of synchronises-with edges (see the module docs).
     sleeping: CachePadded<AtomicBool>,
 }
 
@@ -60,16 +74,17 @@ impl SleepFlag {
     /// [`cancel`](Self::cancel) instead of sleeping.
     #[inline]
     pub fn prepare(&self) {
-        self.sleeping.store(true, Ordering::Relaxed);
-        // SeqCst fence between our store of `sleeping` and the caller's following loads of the
-        // queue indices: the consumer half of the Dekker pattern in the module docs.
-        fence(Ordering::SeqCst);
+        // AcqRel RMW: if a waker's RMW came before this one in the flag's modification order, we
+        // synchronise with it, so the work it published before is visible to the re-check.
+        self.sleeping.swap(true, Ordering::AcqRel);
     }
 
     /// Sleeper: back awake (found work after `prepare`, or woke up).
     #[inline]
     pub fn cancel(&self) {
-        self.sleeping.store(false, Ordering::Relaxed);
+        // An RMW, not a store: a plain store would end the chain of RMWs (a release sequence),
+        // and a later `prepare` reading it would not synchronise with a waker's earlier RMW.
+        self.sleeping.swap(false, Ordering::AcqRel);
     }
 
     /// Waker, after publishing work: returns true if the sleeper announced sleep and this caller
@@ -77,11 +92,11 @@ impl SleepFlag {
     /// wake-up call.
     #[inline]
     pub fn should_wake(&self) -> bool {
-        // SeqCst fence between the caller's store of the queue index and our load of `sleeping`:
-        // the producer half of the Dekker pattern in the module docs.
-        fence(Ordering::SeqCst);
-        // Cheap read first: while the sleeper is awake the line stays shared and no RMW is paid.
-        self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::Relaxed)
+        // AcqRel RMW after the caller's store of the queue index (sequenced before it): either we
+        // read the sleeper's `true` and wake it, or the sleeper's later RMW synchronises with
+        // ours and its re-check sees the index. A plain load here could read a stale `false`
+        // (the store-buffer race), so even the common "awake" case pays the RMW.
+        self.sleeping.swap(false, Ordering::AcqRel)
     }
 
     /// True if the sleeper has announced sleep and nobody has claimed the wake-up yet.
