@@ -63,7 +63,9 @@ impl<T> Shared<T> {
         // A panic while holding the lock cannot leave the VecDeque half-updated in a way that
         // matters to us (push_back/pop_front are atomic with respect to unwinding), so a
         // poisoned lock is still usable.
-        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -74,7 +74,11 @@ fn abandonment<V: Variant>() {
     assert!(!rx2.is_abandoned());
     drop(tx2);
     assert!(rx2.is_abandoned());
-    assert_eq!(rx2.pop(), Some(1), "values pushed before the drop are still readable");
+    assert_eq!(
+        rx2.pop(),
+        Some(1),
+        "values pushed before the drop are still readable"
+    );
     assert_eq!(rx2.pop(), None);
     let _ = tx.push(1);
 }
@@ -101,7 +105,11 @@ fn drops_exactly_once<V: Variant>() {
             assert!(tx.push(DropCounter::new(i, &drops)).is_ok());
         }
         drop(tx);
-        assert_eq!(drops.load(Ordering::Relaxed), 4, "dropping one end drops nothing");
+        assert_eq!(
+            drops.load(Ordering::Relaxed),
+            4,
+            "dropping one end drops nothing"
+        );
         drop(rx);
     }
     // 12 made in all: 1 rejected + 3 popped + 8 left inside.
@@ -162,11 +170,18 @@ fn batched_chunks() {
         for i in 0..3 {
             chunk.push(i).unwrap();
         }
-        assert_eq!(chunk.push(3), Err(3), "a fixed chunk holds exactly what it reserved");
+        assert_eq!(
+            chunk.push(3),
+            Err(3),
+            "a fixed chunk holds exactly what it reserved"
+        );
         assert_eq!(rx.pop(), None, "nothing is visible before the commit");
         assert_eq!(chunk.commit(), 3);
     }
-    assert_eq!(tx.write_chunk(3).err(), Some(ChunkError::TooFewSlots { available: 2 }));
+    assert_eq!(
+        tx.write_chunk(3).err(),
+        Some(ChunkError::TooFewSlots { available: 2 })
+    );
     {
         let mut chunk = rx.read_chunk(2);
         assert_eq!(chunk.len(), 2);

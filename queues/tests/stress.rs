@@ -102,7 +102,10 @@ fn drops_under_concurrency<V: Variant>() {
     }
     let tx = producer.join().unwrap();
     let left = rx.len();
-    assert_eq!(left, CAPACITY, "the producer's last values wait in the ring");
+    assert_eq!(
+        left, CAPACITY,
+        "the producer's last values wait in the ring"
+    );
     drop(rx);
     drop(tx);
     assert_eq!(drops.load(Ordering::Relaxed) as u64, MADE);
