@@ -277,11 +277,11 @@ impl<T> Consumer<T> {
     #[inline]
     pub fn read_chunk(&mut self, max: usize) -> ReadChunk<'_, T> {
         let count = self.available(max).min(max);
-        let end = self.head.wrapping_add(count);
+        let head = self.head;
         ReadChunk {
-            start: self.head,
+            end: head.wrapping_add(count),
+            head,
             consumer: self,
-            end,
         }
     }
 }
@@ -290,8 +290,9 @@ impl<T> Consumer<T> {
 /// the producer with one Release store.
 pub struct ReadChunk<'a, T> {
     consumer: &'a mut Consumer<T>,
-    /// The consumer's `head` when the chunk was taken.
-    start: usize,
+    /// Position of the next value to hand out. Kept here, not in the consumer, so the loop over a
+    /// chunk works on a local and writes the consumer back once, on drop.
+    head: usize,
     /// One past the last position this chunk may read.
     end: usize,
 }
@@ -301,7 +302,7 @@ impl<T> Iterator for ReadChunk<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<T> {
-        let head = self.consumer.head;
+        let head = self.head;
         if head == self.end {
             return None;
         }
@@ -309,12 +310,12 @@ impl<T> Iterator for ReadChunk<'_, T> {
         // only the consumer reads it, and advancing `head` now means it is read exactly once (the
         // shared `head` is stored when the chunk drops, before which the producer cannot reuse it).
         let value = unsafe { self.consumer.shared.slots.read(head) };
-        self.consumer.head = head.wrapping_add(1);
+        self.head = head.wrapping_add(1);
         Some(value)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.end.wrapping_sub(self.consumer.head);
+        let left = self.end.wrapping_sub(self.head);
         (left, Some(left))
     }
 }
@@ -324,13 +325,16 @@ impl<T> ExactSizeIterator for ReadChunk<'_, T> {}
 impl<T> Drop for ReadChunk<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        let consumer = &*self.consumer;
-        if consumer.head == self.start {
+        if self.head == self.consumer.head {
             // Nothing taken: skip the store, so polling an empty ring writes no shared line.
             return;
         }
+        self.consumer.head = self.head;
         // Release: our reads of the slots happen before the producer may overwrite them.
-        consumer.shared.head.store(consumer.head, Ordering::Release);
+        self.consumer
+            .shared
+            .head
+            .store(self.head, Ordering::Release);
     }
 }
 

@@ -45,6 +45,16 @@ impl<T> Slots<T> {
         }
     }
 
+    /// The cell for `position`, without a bounds check on the hot path.
+    #[inline(always)]
+    fn cell(&self, position: usize) -> &UnsafeCell<MaybeUninit<T>> {
+        let index = position & self.mask;
+        debug_assert!(index < self.cells.len());
+        // SAFETY: `cells.len()` is a power of two and `mask == cells.len() - 1` (set together in
+        // `new`, never changed), so `position & mask < cells.len()` for every position.
+        unsafe { self.cells.get_unchecked(index) }
+    }
+
     /// Moves `value` into the slot for `position`.
     ///
     /// # Safety
@@ -54,7 +64,7 @@ impl<T> Slots<T> {
     /// outside `[head, tail)`).
     #[inline(always)]
     pub(crate) unsafe fn write(&self, position: usize, value: T) {
-        let cell = &self.cells[position & self.mask];
+        let cell = self.cell(position);
         // SAFETY: the caller guarantees exclusive access to this uninitialised slot.
         cell.with_mut(|slot| unsafe { (*slot).write(value) });
     }
@@ -69,7 +79,7 @@ impl<T> Slots<T> {
     /// as uninitialised (advance `head` past it).
     #[inline(always)]
     pub(crate) unsafe fn read(&self, position: usize) -> T {
-        let cell = &self.cells[position & self.mask];
+        let cell = self.cell(position);
         // SAFETY: the caller guarantees the slot is initialised and exclusively ours.
         cell.with(|slot| unsafe { (*slot).assume_init_read() })
     }
@@ -84,7 +94,7 @@ impl<T> Slots<T> {
         debug_assert!(tail.wrapping_sub(head) <= self.cells.len());
         let mut position = head;
         while position != tail {
-            let cell = &self.cells[position & self.mask];
+            let cell = self.cell(position);
             // SAFETY: the slot is in [head, tail) so it is initialised, and we are alone.
             cell.with_mut(|slot| unsafe { (*slot).assume_init_drop() });
             position = position.wrapping_add(1);
