@@ -3,8 +3,9 @@
 //! A [`Segment`] is one `bumpalo::Bump` holding exactly one chunk of memory (an allocation limit
 //! stops it from ever growing a second one). bumpalo bumps *downwards*: the first record sits at
 //! the top of the chunk and each later record sits directly below the one before, with no gap
-//! (alignment 1, so no padding). A record's position in its segment is therefore the number of
-//! bytes allocated in the segment before it, counted down from the top:
+//! (records are allocated with alignment 4 and sizes that are multiples of 4, so the bump
+//! pointer never has to skip bytes). A record's position in its segment is therefore the number
+//! of bytes allocated in the segment before it, counted down from the top:
 //!
 //! ```text
 //!   chunk start                                                     chunk top (bumpalo footer)
@@ -12,7 +13,8 @@
 //!                                ^ top - used   ^ top - 2nd pos ^ top - 1st pos ^ top - 0
 //! ```
 //!
-//! A [`Handle`] names a record by (segment slot, position). Position grows with allocation order,
+//! A [`Handle`] names a record by (segment slot, position) in 4 bytes (see [`Handle`] for the
+//! split and the limit it puts on a shard). Position grows with allocation order,
 //! so walking a segment in log order means walking *down* in memory; that is why a record keeps
 //! its header at its high end (see `record.rs`): the walker reads the header just below the
 //! previous record's start and learns the size of the record below it.
@@ -36,30 +38,31 @@ use std::ptr::{self, NonNull};
 
 use bumpalo::Bump;
 
-/// Where a record lives: an 8-byte value, `slot << 32 | position`.
+use super::record::RECORD_ALIGN;
+
+/// Where a record lives, in 4 bytes: `slot << offset_bits | position / 4`.
+///
+/// ```text
+///   31                      offset_bits                                   0
+///  +---------------------------+------------------------------------------+
+///  | slot (32 - offset_bits)   | position in 4-byte units (offset_bits)   |
+///  +---------------------------+------------------------------------------+
+///   with 1 MiB segments: 14 bits of slot (16,384 segments), 18 bits of position
+/// ```
 ///
 /// `slot` indexes [`Arena`]'s segment slots; `position` is the distance in bytes from the
-/// segment's top to the record's top end (see the module doc). Both fit in 32 bits: a shard
-/// has fewer than 2^32 segments, and a segment is smaller than 4 GiB (the largest record is a
-/// 512 MiB key plus a 512 MiB value plus a header).
+/// segment's top to the record's top end (see the module doc), always a multiple of
+/// [`RECORD_ALIGN`]. `offset_bits` is fixed per arena by the segment size: just enough for a
+/// position inside an ordinary segment. A large segment holds one record, at position 0, so it
+/// costs one slot whatever its size. Consequence: a shard addresses at most
+/// `2^32 * 4 bytes = 16 GiB` of ordinary segments, whatever the segment size; beyond that (or
+/// beyond `2^(32 - offset_bits)` segments counting large ones) [`Arena::allocate`] refuses
+/// and the shard answers out of memory. Only [`Arena`] can split a handle, because only it
+/// knows `offset_bits`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Handle(u64);
+pub(crate) struct Handle(u32);
 
-const _: () = assert!(size_of::<Handle>() == 8);
-
-impl Handle {
-    fn new(slot: u32, position: u32) -> Handle {
-        Handle(((slot as u64) << 32) | position as u64)
-    }
-
-    pub(crate) fn slot(self) -> u32 {
-        (self.0 >> 32) as u32
-    }
-
-    pub(crate) fn position(self) -> u32 {
-        self.0 as u32
-    }
-}
+const _: () = assert!(size_of::<Handle>() == 4);
 
 /// Where the bytes of a part of a new record come from.
 #[derive(Clone, Copy)]
@@ -118,8 +121,9 @@ pub(crate) struct Segment {
 unsafe impl Send for Segment {}
 
 impl Segment {
-    /// A segment with room for at least `capacity` bytes, or `None` if the allocator refuses.
-    fn new(capacity: usize, seq: u64, large: bool) -> Option<Segment> {
+    /// A segment with room for at least `capacity` bytes (and at most `max_capacity`), or `None`
+    /// if the allocator refuses.
+    fn new(capacity: usize, max_capacity: usize, seq: u64, large: bool) -> Option<Segment> {
         let bump = Bump::try_with_capacity(capacity).ok()?;
         // One chunk only: a record must never be split, and the handle names one chunk.
         bump.set_allocation_limit(Some(bump.allocated_bytes()));
@@ -130,11 +134,18 @@ impl Segment {
         let (bump_pointer, allocated) = unsafe { bump.iter_allocated_chunks_raw() }.next()?;
         debug_assert_eq!(allocated, 0, "a new chunk has nothing allocated");
         let top = NonNull::new(bump_pointer)?;
+        // Positions are counted in RECORD_ALIGN units from the top, so the top must be aligned
+        // (bumpalo aligns its chunk footer to 16 bytes).
+        assert_eq!(
+            top.as_ptr() as usize % RECORD_ALIGN,
+            0,
+            "segment top is aligned"
+        );
         let footprint_bytes = bump.allocated_bytes_including_metadata();
         Some(Segment {
             bump,
             top,
-            capacity: chunk_capacity,
+            capacity: chunk_capacity.min(max_capacity),
             used: 0,
             footprint_bytes,
             seq,
@@ -175,29 +186,38 @@ impl Segment {
         unsafe { std::slice::from_raw_parts_mut(self.top.as_ptr().sub(self.used), self.used) }
     }
 
-    /// Allocate `size` bytes below the previous record and fill them from `sources`, a list of
-    /// `(pointer, length)` pairs copied in order (lowest address first). Returns the record's
-    /// position, or `None` if it does not fit.
+    /// Allocate `size` bytes below the previous record and fill them: first `size - sum of
+    /// lengths` zero bytes of padding, then `sources`, a list of `(pointer, length)` pairs copied
+    /// in order (lowest address first). Returns the record's position, or `None` if it does not
+    /// fit.
     ///
     /// # Safety
     ///
-    /// Each source pointer must be valid for reads of its length, and the lengths must add up to
-    /// `size`. The sources must not overlap the free part of this segment (they may point into
-    /// the allocated part of any live segment, this one included: that memory is not touched).
-    unsafe fn push(&mut self, size: usize, sources: &[(*const u8, usize)]) -> Option<u32> {
-        debug_assert_eq!(sources.iter().map(|s| s.1).sum::<usize>(), size);
+    /// Each source pointer must be valid for reads of its length; the lengths must add up to at
+    /// most `size`, and `size` must be a multiple of `RECORD_ALIGN`. The sources must not
+    /// overlap the free part of this segment (they may point into the allocated part of any live
+    /// segment, this one included: that memory is not touched).
+    unsafe fn push(&mut self, size: usize, sources: &[(*const u8, usize)]) -> Option<usize> {
+        let padding = size - sources.iter().map(|s| s.1).sum::<usize>();
+        debug_assert!(size % RECORD_ALIGN == 0 && padding < RECORD_ALIGN);
         if size > self.free_bytes() {
             return None;
         }
-        let layout = Layout::from_size_align(size, 1).ok()?;
+        let layout = Layout::from_size_align(size, RECORD_ALIGN).ok()?;
         let start = self.bump.try_alloc_layout(layout).ok()?;
-        // bumpalo with alignment 1 places the allocation directly below the previous one; the
-        // position arithmetic of every handle depends on it.
+        // The top is aligned and every size is a multiple of the alignment, so bumpalo places
+        // the allocation directly below the previous one; the position arithmetic of every
+        // handle depends on it.
         debug_assert_eq!(
             start.as_ptr() as usize + size,
             self.top.as_ptr() as usize - self.used
         );
         let mut destination = start.as_ptr();
+        // SAFETY: `padding < size` bytes at the start of the new allocation, which is ours.
+        unsafe {
+            ptr::write_bytes(destination, 0, padding);
+            destination = destination.add(padding);
+        }
         for &(source, length) in sources {
             // SAFETY: the caller guarantees `source` is readable for `length` bytes and lies
             // outside the bytes just allocated; the destination range is inside the new
@@ -209,7 +229,7 @@ impl Segment {
         }
         let position = self.used;
         self.used += size;
-        u32::try_from(position).ok()
+        Some(position)
     }
 }
 
@@ -225,6 +245,8 @@ pub(crate) struct Arena {
     next_seq: u64,
     segment_bytes: usize,
     large_record_bytes: usize,
+    /// Bits of a handle that hold the position (in `RECORD_ALIGN` units); the rest hold the slot.
+    offset_bits: u32,
     /// Sum of `footprint_bytes` of the live segments.
     footprint_bytes: usize,
 }
@@ -232,6 +254,9 @@ pub(crate) struct Arena {
 impl Arena {
     pub(crate) fn new(segment_bytes: usize, large_record_bytes: usize) -> Arena {
         assert!(large_record_bytes <= segment_bytes);
+        let units = (segment_bytes / RECORD_ALIGN).next_power_of_two();
+        let offset_bits = units.trailing_zeros();
+        assert!(offset_bits <= 24, "segments are at most 64 MiB");
         Arena {
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -240,8 +265,40 @@ impl Arena {
             next_seq: 1,
             segment_bytes,
             large_record_bytes,
+            offset_bits,
             footprint_bytes: 0,
         }
+    }
+
+    /// How many segments (ordinary and large) the handle can name.
+    pub(crate) fn max_segments(&self) -> usize {
+        1 << (32 - self.offset_bits)
+    }
+
+    /// The most bytes an ordinary segment can use: positions must fit in `offset_bits` units.
+    fn max_segment_capacity(&self) -> usize {
+        RECORD_ALIGN << self.offset_bits
+    }
+
+    fn handle(&self, slot: u32, position: usize) -> Handle {
+        debug_assert!(position % RECORD_ALIGN == 0);
+        let units = position / RECORD_ALIGN;
+        debug_assert!(units < 1 << self.offset_bits, "position fits the handle");
+        debug_assert!(
+            (slot as usize) < self.max_segments(),
+            "slot fits the handle"
+        );
+        Handle((slot << self.offset_bits) | units as u32)
+    }
+
+    /// The segment slot a handle names.
+    pub(crate) fn slot_of(&self, handle: Handle) -> u32 {
+        handle.0 >> self.offset_bits
+    }
+
+    /// The position (bytes from the segment's top to the record's end) a handle names.
+    pub(crate) fn position_of(&self, handle: Handle) -> usize {
+        (handle.0 & ((1 << self.offset_bits) - 1)) as usize * RECORD_ALIGN
     }
 
     pub(crate) fn segment(&self, slot: u32) -> &Segment {
@@ -259,30 +316,32 @@ impl Arena {
     /// The allocated bytes of the record's segment up to the record's top end: the record is
     /// the last `size` bytes of this slice, its header the last bytes of all.
     pub(crate) fn tail(&self, handle: Handle) -> &[u8] {
-        let segment = self.segment(handle.slot());
-        let position = handle.position() as usize;
+        let segment = self.segment(self.slot_of(handle));
+        let position = self.position_of(handle);
         debug_assert!(position < segment.used, "handle past the segment's end");
         &segment.region()[..segment.used - position]
     }
 
     pub(crate) fn tail_mut(&mut self, handle: Handle) -> &mut [u8] {
-        let segment = self.segment_mut(handle.slot());
-        let position = handle.position() as usize;
+        let position = self.position_of(handle);
+        let segment = self.segment_mut(self.slot_of(handle));
         debug_assert!(position < segment.used, "handle past the segment's end");
         let end = segment.used - position;
         &mut segment.region_mut()[..end]
     }
 
-    /// Allocate a record of `size` bytes made of `parts` (lowest address first). Opens a new
-    /// head segment if the head is full; gives a large record a segment of its own. Returns
-    /// `None` if the allocator refuses memory. `version_now` stamps a segment sealed here.
+    /// Allocate a record of `size` bytes (a multiple of `RECORD_ALIGN`) made of padding and then
+    /// `parts` (lowest address first). Opens a new head segment if the head is full; gives a
+    /// large record a segment of its own. Returns `None` if the allocator refuses memory or if
+    /// every slot a handle can name is taken. `version_now` stamps a segment sealed here.
     pub(crate) fn allocate(
         &mut self,
         size: usize,
         parts: &[Part<'_>],
         version_now: u64,
     ) -> Option<Handle> {
-        debug_assert_eq!(parts.iter().map(Part::len).sum::<usize>(), size);
+        debug_assert!(size % RECORD_ALIGN == 0);
+        debug_assert!(size - parts.iter().map(Part::len).sum::<usize>() < RECORD_ALIGN);
         debug_assert!(parts.len() <= 4);
         let slot = if size > self.large_record_bytes {
             self.open_large(size, version_now)?
@@ -309,12 +368,24 @@ impl Arena {
         // lengths add up to `size` (asserted above); allocated regions never overlap the free
         // part of a segment, which is the only memory `push` writes.
         let position = unsafe { segment.push(size, &sources[..parts.len()]) }?;
-        Some(Handle::new(slot, position))
+        debug_assert!(
+            position == 0 || !segment.large,
+            "a large record is alone at the top"
+        );
+        Some(self.handle(slot, position))
     }
 
     /// Seal the current head (if any) and open a new one.
     fn open_head(&mut self, version_now: u64) -> Option<u32> {
-        let segment = Segment::new(self.segment_bytes, self.next_seq, false)?;
+        if !self.has_free_slot() {
+            return None;
+        }
+        let segment = Segment::new(
+            self.segment_bytes,
+            self.max_segment_capacity(),
+            self.next_seq,
+            false,
+        )?;
         if let Some(old) = self.head.take() {
             self.segment_mut(old).sealed_version = version_now;
         }
@@ -327,7 +398,10 @@ impl Arena {
     /// A segment for one large record. It takes the next sequence number, and the head (if any)
     /// is renumbered after it so that records written later are always later in the log.
     fn open_large(&mut self, size: usize, version_now: u64) -> Option<u32> {
-        let mut segment = Segment::new(size, self.next_seq, true)?;
+        if !self.has_free_slot() {
+            return None;
+        }
+        let mut segment = Segment::new(size, usize::MAX, self.next_seq, true)?;
         segment.sealed_version = version_now;
         self.next_seq += 1;
         let slot = self.install(segment);
@@ -342,7 +416,12 @@ impl Arena {
         Some(slot)
     }
 
+    fn has_free_slot(&self) -> bool {
+        !self.free_slots.is_empty() || self.slots.len() < self.max_segments()
+    }
+
     fn install(&mut self, segment: Segment) -> u32 {
+        debug_assert!(self.has_free_slot());
         let seq = segment.seq;
         self.footprint_bytes += segment.footprint_bytes;
         let slot = match self.free_slots.pop() {
@@ -352,7 +431,7 @@ impl Arena {
             }
             None => {
                 self.slots.push(Some(segment));
-                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 segments")
+                u32::try_from(self.slots.len() - 1).expect("slots fit the handle")
             }
         };
         self.by_seq.insert(seq, slot);
@@ -421,6 +500,6 @@ impl Arena {
     /// The handle of a record at `position` of `slot` (used by log walkers).
     pub(crate) fn handle_at(&self, slot: u32, position: usize) -> Handle {
         debug_assert!(position < self.segment(slot).used);
-        Handle::new(slot, position as u32)
+        self.handle(slot, position)
     }
 }

@@ -42,7 +42,10 @@ use std::fmt;
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Size of an ordinary segment in bytes. At most 8 MiB (scan cursors keep the position
-    /// within a segment in 24 bits).
+    /// within a segment in 24 bits). The 4-byte handle names at most `2^32 * 4 / segment_bytes`
+    /// segments (16,384 of 1 MiB: 16 GiB of ordinary segments per shard, whatever the size;
+    /// a large record's segment counts as one); past that, writes get
+    /// [`StoreError::OutOfMemory`].
     pub segment_bytes: usize,
     /// Records larger than this get a segment of their own. At most `segment_bytes`.
     pub large_record_bytes: usize,
@@ -231,7 +234,9 @@ pub enum StoreError {
         /// The limit.
         max: usize,
     },
-    /// The allocator refused memory for a segment or for the table.
+    /// The allocator refused memory for a segment or for the table, or the shard already has
+    /// as many segments as a handle can name (16 GiB of 1 MiB segments; see
+    /// [`Config::segment_bytes`]).
     OutOfMemory,
 }
 

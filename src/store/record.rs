@@ -1,19 +1,23 @@
 //! The byte layout of one record, read and written through plain slices (no `unsafe`).
 //!
-//! A record is key, value and a small header, packed with no padding. The header sits at the
-//! record's *high* end, because the log is walked downwards in memory (see `arena.rs`): given the
-//! address where a record ends, the walker reads the flags byte just below it, learns the header's
-//! shape, then the lengths, then the record's start, which is where the next record ends.
+//! A record is key, value and a small header, padded at its low end to a multiple of
+//! [`RECORD_ALIGN`] (4) bytes, because the 4-byte handle counts positions in 4-byte units (see
+//! `arena.rs`). The header sits at the record's *high* end, because the log is walked downwards
+//! in memory: given the address where a record ends, the walker reads the last 8 bytes (version
+//! and flags), learns the header's shape, then the lengths, then the record's start (rounded down
+//! to the alignment), which is where the next record ends.
 //!
 //! ```text
-//!  low address                                                               high address
-//!  +-------------+-----------+-----------+---------+------------+-----------+-------+
-//!  | value bytes | key bytes | value_len | key_len | expiry_ms  | version   | flags |
-//!  |  value_len  |  key_len  |  1/2/4 B  | 1/2/4 B | 8 B or     | 8 B       |  1 B  |
-//!  |             |           |    LE     |   LE    | absent, LE | LE        |       |
-//!  +-------------+-----------+-----------+---------+------------+-----------+-------+
-//!  ^ record start                                                            record end ^
-//!                                                         (the handle's position names this end)
+//!  low address                                                                  high address
+//!  +---------+-------------+-----------+-----------+---------+------------+---------+-------+
+//!  | padding | value bytes | key bytes | value_len | key_len | expiry_ms  | version | flags |
+//!  | 0..=3 B |  value_len  |  key_len  |  1/2/4 B  | 1/2/4 B | 8 B or     |  7 B    |  1 B  |
+//!  | (zero)  |             |           |    LE     |   LE    | absent, LE |  LE     |       |
+//!  +---------+-------------+-----------+-----------+---------+------------+---------+-------+
+//!  ^ record start (4-aligned)                                  the last 8 bytes are one  ^
+//!                                           little-endian u64: flags << 56 | version     |
+//!                                                       record end (4-aligned; the handle
+//!                                                                      names this end) ^
 //!
 //!  flags: bit 0     DEAD: the table no longer points here (overwritten, deleted, relocated)
 //!         bit 1     EXPIRY: the 8-byte expiry field is present (its value 0 means "no deadline")
@@ -21,9 +25,11 @@
 //!         bits 4-5  width code of value_len (same codes)
 //! ```
 //!
-//! A 10-byte key with a 32-byte value and no deadline takes 1 + 8 + 1 + 1 = 11 header bytes,
-//! 53 in all. The expiry field exists only on records that were written with a deadline; giving a
-//! deadline to a record without the field rewrites the record.
+//! A 10-byte key with a 32-byte value and no deadline takes 8 + 1 + 1 = 10 header bytes,
+//! 52 in all, with no padding. The expiry field exists only on records that were written with a
+//! deadline; giving a deadline to a record without the field rewrites the record. The version
+//! has 56 bits ([`MAX_VERSION`]): at ten million writes a second a shard would run out after
+//! 228 years.
 
 /// The table no longer points at this record.
 pub(crate) const FLAG_DEAD: u8 = 1;
@@ -32,8 +38,16 @@ const FLAG_EXPIRY: u8 = 2;
 const KEY_WIDTH_SHIFT: u32 = 2;
 const VALUE_WIDTH_SHIFT: u32 = 4;
 
-/// The largest header: flags, version, expiry and two 4-byte lengths.
-pub(crate) const MAX_HEADER_BYTES: usize = 1 + 8 + 8 + 4 + 4;
+/// The largest header: flags and version, expiry and two 4-byte lengths.
+pub(crate) const MAX_HEADER_BYTES: usize = 8 + 8 + 4 + 4;
+
+/// Records start and end at multiples of this many bytes (the handle's unit).
+pub(crate) const RECORD_ALIGN: usize = 4;
+
+/// The largest version a record can carry: 56 bits, the rest of the word holds the flags.
+pub(crate) const MAX_VERSION: u64 = (1 << 56) - 1;
+
+const VERSION_FLAGS_BYTES: usize = 8;
 
 /// A decoded header.
 #[derive(Clone, Copy, Debug)]
@@ -48,8 +62,9 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    /// Bytes the record takes in its segment, padding included.
     pub(crate) fn record_bytes(&self) -> usize {
-        self.header_len + self.key_len + self.value_len
+        padded(self.header_len + self.key_len + self.value_len)
     }
 
     pub(crate) fn is_dead(&self) -> bool {
@@ -71,8 +86,13 @@ impl Header {
         tail_len - self.header_len - self.key_len
     }
 
-    /// Index in the tail slice where the value (and the record) starts.
+    /// Index in the tail slice where the value starts (after the padding).
     pub(crate) fn value_start(&self, tail_len: usize) -> usize {
+        tail_len - self.header_len - self.key_len - self.value_len
+    }
+
+    /// Index in the tail slice where the record (its padding) starts.
+    pub(crate) fn record_start(&self, tail_len: usize) -> usize {
         tail_len - self.record_bytes()
     }
 }
@@ -95,17 +115,25 @@ fn width_of_code(code: u8) -> usize {
     }
 }
 
-/// Bytes of a record with these lengths.
+fn padded(bytes: usize) -> usize {
+    bytes.next_multiple_of(RECORD_ALIGN)
+}
+
+/// Bytes of a record with these lengths, padding included.
 pub(crate) fn record_bytes(key_len: usize, value_len: usize, expiry_field: bool) -> usize {
-    header_bytes(key_len, value_len, expiry_field) + key_len + value_len
+    padded(header_bytes(key_len, value_len, expiry_field) + key_len + value_len)
 }
 
 fn header_bytes(key_len: usize, value_len: usize, expiry_field: bool) -> usize {
-    1 + 8 + if expiry_field { 8 } else { 0 } + width_code(key_len).1 + width_code(value_len).1
+    VERSION_FLAGS_BYTES
+        + if expiry_field { 8 } else { 0 }
+        + width_code(key_len).1
+        + width_code(value_len).1
 }
 
 /// Write a header into `buffer` in memory order (lowest address first); returns its length.
-/// `expiry_ms` of `None` leaves the expiry field out.
+/// `expiry_ms` of `None` leaves the expiry field out. The padding is not part of the header
+/// (the arena writes it).
 pub(crate) fn encode_header(
     buffer: &mut [u8; MAX_HEADER_BYTES],
     key_len: usize,
@@ -127,10 +155,8 @@ pub(crate) fn encode_header(
         at += 8;
         flags |= FLAG_EXPIRY;
     }
-    buffer[at..at + 8].copy_from_slice(&version.to_le_bytes());
+    buffer[at..at + 8].copy_from_slice(&version_word(version, flags).to_le_bytes());
     at += 8;
-    buffer[at] = flags;
-    at += 1;
     debug_assert_eq!(at, header_bytes(key_len, value_len, expiry_ms.is_some()));
     at
 }
@@ -145,12 +171,18 @@ fn read_u64(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
 }
 
+fn version_word(version: u64, flags: u8) -> u64 {
+    assert!(version <= MAX_VERSION, "record versions have 56 bits");
+    (u64::from(flags) << 56) | version
+}
+
 /// Decode the header of the record that ends at the end of `tail`.
 pub(crate) fn decode(tail: &[u8]) -> Header {
     let end = tail.len();
-    let flags = tail[end - 1];
-    let version = read_u64(&tail[end - 9..end - 1]);
-    let mut at = end - 9;
+    let word = read_u64(&tail[end - VERSION_FLAGS_BYTES..end]);
+    let flags = (word >> 56) as u8;
+    let version = word & MAX_VERSION;
+    let mut at = end - VERSION_FLAGS_BYTES;
     let mut expiry_ms = 0;
     if flags & FLAG_EXPIRY != 0 {
         expiry_ms = read_u64(&tail[at - 8..at]);
@@ -191,14 +223,17 @@ pub(crate) fn value_mut<'a>(tail: &'a mut [u8], header: &Header) -> &'a mut [u8]
 
 pub(crate) fn set_version(tail: &mut [u8], version: u64) {
     let end = tail.len();
-    tail[end - 9..end - 1].copy_from_slice(&version.to_le_bytes());
+    let flags = tail[end - 1];
+    tail[end - VERSION_FLAGS_BYTES..end]
+        .copy_from_slice(&version_word(version, flags).to_le_bytes());
 }
 
 /// Overwrite the expiry field, which must be present.
 pub(crate) fn set_expiry(tail: &mut [u8], header: &Header, expiry_ms: u64) {
     debug_assert!(header.has_expiry_field());
     let end = tail.len();
-    tail[end - 17..end - 9].copy_from_slice(&expiry_ms.to_le_bytes());
+    let at = end - VERSION_FLAGS_BYTES;
+    tail[at - 8..at].copy_from_slice(&expiry_ms.to_le_bytes());
 }
 
 pub(crate) fn set_dead(tail: &mut [u8]) {
@@ -214,6 +249,8 @@ mod tests {
         let mut header = [0u8; MAX_HEADER_BYTES];
         let n = encode_header(&mut header, key.len(), value.len(), version, expiry);
         let mut record = Vec::new();
+        let raw = n + key.len() + value.len();
+        record.resize(raw.next_multiple_of(RECORD_ALIGN) - raw, 0);
         record.extend_from_slice(value);
         record.extend_from_slice(key);
         record.extend_from_slice(&header[..n]);
@@ -237,7 +274,8 @@ mod tests {
                 assert_eq!(header.expiry_ms, expiry.unwrap_or(0));
                 assert_eq!(super::key(&tail, &header), &key[..]);
                 assert_eq!(super::value(&tail, &header), &value[..]);
-                assert_eq!(header.value_start(tail.len()), 7);
+                assert_eq!(header.record_start(tail.len()), 7);
+                assert_eq!(header.record_bytes() % RECORD_ALIGN, 0);
                 assert!(!header.is_dead());
                 set_dead(&mut tail);
                 set_version(&mut tail, 43);
@@ -249,7 +287,21 @@ mod tests {
     }
 
     #[test]
-    fn small_record_is_53_bytes() {
-        assert_eq!(record_bytes(10, 32, false), 53);
+    fn small_record_is_52_bytes() {
+        assert_eq!(record_bytes(10, 32, false), 52);
+        assert_eq!(record_bytes(5, 32, false), 48);
+    }
+
+    #[test]
+    fn version_keeps_its_56_bits_and_the_flags() {
+        let mut tail = build(b"k", b"v", MAX_VERSION, Some(5));
+        set_dead(&mut tail);
+        let header = decode(&tail);
+        assert_eq!(header.version, MAX_VERSION);
+        assert!(header.is_dead() && header.has_expiry_field());
+        set_version(&mut tail, 7);
+        let header = decode(&tail);
+        assert_eq!((header.version, header.expiry_ms), (7, 5));
+        assert!(header.is_dead());
     }
 }

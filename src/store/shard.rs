@@ -240,8 +240,16 @@ impl Shard {
         Some((handle, header))
     }
 
+    /// The version the next write will take (it takes it by storing it in `self.version`).
+    fn peek_version(&self) -> u64 {
+        // 2^56 - 1 writes: 228 years at ten million writes a second. Never reached in practice;
+        // asserted so that a version can never wrap and repeat.
+        assert!(self.version < record::MAX_VERSION, "versions exhausted");
+        self.version + 1
+    }
+
     fn next_version(&mut self) -> u64 {
-        self.version += 1;
+        self.version = self.peek_version();
         self.version
     }
 
@@ -262,7 +270,8 @@ impl Shard {
         debug_assert!(!header.is_dead());
         record::set_dead(self.arena.tail_mut(handle));
         let size = header.record_bytes();
-        let segment = self.arena.segment_mut(handle.slot());
+        let slot = self.arena.slot_of(handle);
+        let segment = self.arena.segment_mut(slot);
         segment.live_bytes -= size;
         segment.live_records -= 1;
         if header.expiry_ms != 0 {
@@ -276,7 +285,8 @@ impl Shard {
 
     /// Count a new record as live.
     fn admit(&mut self, handle: Handle, size: usize, expiry_ms: u64) {
-        let segment = self.arena.segment_mut(handle.slot());
+        let slot = self.arena.slot_of(handle);
+        let segment = self.arena.segment_mut(slot);
         segment.live_bytes += size;
         segment.live_records += 1;
         if expiry_ms != 0 {
@@ -290,7 +300,8 @@ impl Shard {
     fn set_deadline_in_place(&mut self, handle: Handle, header: &Header, expiry_ms: u64) {
         debug_assert!(header.has_expiry_field());
         record::set_expiry(self.arena.tail_mut(handle), header, expiry_ms);
-        let segment = self.arena.segment_mut(handle.slot());
+        let slot = self.arena.slot_of(handle);
+        let segment = self.arena.segment_mut(slot);
         match (header.expiry_ms != 0, expiry_ms != 0) {
             (false, true) => segment.volatile_records += 1,
             (true, false) => segment.volatile_records -= 1,
@@ -471,7 +482,7 @@ impl Shard {
                 old,
             });
         }
-        let version = self.version + 1;
+        let version = self.peek_version();
         self.write_record(
             hash,
             Part::Bytes(key),
@@ -536,7 +547,7 @@ impl Shard {
         let value = current.checked_add(delta).ok_or(StoreError::Overflow)?;
         let mut buffer = [0u8; 20];
         let digits = format_i64(value, &mut buffer);
-        let version = self.version + 1;
+        let version = self.peek_version();
         match existing {
             Some((handle, header)) if header.value_len == digits.len() => {
                 let tail = self.arena.tail_mut(handle);
@@ -583,7 +594,7 @@ impl Shard {
         Shard::check_len(key.len(), self.config.max_key_bytes)?;
         Shard::check_len(suffix.len(), self.config.max_value_bytes)?;
         let existing = self.find_live(hash, key, now_ms);
-        let version = self.version + 1;
+        let version = self.peek_version();
         let len = match existing {
             None => {
                 self.write_record(
@@ -642,7 +653,7 @@ impl Shard {
         let Some((handle, header)) = self.find_live(hash, key, now_ms) else {
             return Ok(None);
         };
-        let version = self.version + 1;
+        let version = self.peek_version();
         if deadline_ms <= now_ms {
             self.remove(hash, handle, &header);
         } else if header.has_expiry_field() {
@@ -907,7 +918,7 @@ impl Shard {
         let hash = hash_key(record::key(tail, header));
         let whole = Part::Stored {
             handle,
-            start: tail.len() - size,
+            start: header.record_start(tail.len()),
             len: size,
         };
         let Some(copy) = self.arena.allocate(size, &[whole], self.version) else {
@@ -928,7 +939,7 @@ impl Shard {
     fn free_segment(&mut self, slot: u32) {
         if cfg!(debug_assertions) && self.table.len() <= DEBUG_FREE_CHECK_MAX_KEYS {
             assert!(
-                self.table.iter().all(|h| h.slot() != slot),
+                self.table.iter().all(|&h| self.arena.slot_of(h) != slot),
                 "a handle points into a segment being freed"
             );
         }

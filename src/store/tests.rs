@@ -895,3 +895,42 @@ proptest! {
         run_model(ops);
     }
 }
+
+/// A 4-byte handle names at most `2^32 * 4 / segment_bytes` segments (2,048 with 8 MiB ones).
+/// Past that the shard refuses writes as out of memory, changes nothing, and accepts them again
+/// once the cleaner has freed a segment.
+#[test]
+fn segments_past_what_a_handle_can_name_are_refused_as_out_of_memory() {
+    let config = Config {
+        segment_bytes: MAX_SEGMENT_BYTES,
+        large_record_bytes: 64,
+        ..small_config()
+    };
+    let mut shard = Shard::new(config);
+    let value = [7u8; 100]; // over large_record_bytes: one segment per key
+    let mut stored = 0;
+    let error = loop {
+        let key = format!("key:{stored}");
+        match shard.set(
+            h(key.as_bytes()),
+            key.as_bytes(),
+            &value,
+            SetOptions::default(),
+            0,
+        ) {
+            Ok(_) => stored += 1,
+            Err(error) => break error,
+        }
+        assert!(stored <= 2048, "the handle limit was not enforced");
+    };
+    assert_eq!(error, StoreError::OutOfMemory);
+    assert_eq!(stored, 2048);
+    assert_eq!(shard.len(), 2048);
+    assert!(shard.get(h(b"key:2048"), b"key:2048", 0).is_none());
+    shard.check_invariants();
+    assert!(shard.delete(h(b"key:0"), b"key:0", 0));
+    clean_all(&mut shard);
+    plain(&mut shard, b"key:2048", &value, 0);
+    assert_eq!(shard.len(), 2048);
+    shard.check_invariants();
+}
