@@ -249,6 +249,8 @@ pub(crate) struct Arena {
     offset_bits: u32,
     /// Sum of `footprint_bytes` of the live segments.
     footprint_bytes: usize,
+    /// Segments installed since the arena was made.
+    segments_opened: u64,
 }
 
 impl Arena {
@@ -267,6 +269,7 @@ impl Arena {
             large_record_bytes,
             offset_bits,
             footprint_bytes: 0,
+            segments_opened: 0,
         }
     }
 
@@ -422,6 +425,7 @@ impl Arena {
 
     fn install(&mut self, segment: Segment) -> u32 {
         debug_assert!(self.has_free_slot());
+        self.segments_opened += 1;
         let seq = segment.seq;
         self.footprint_bytes += segment.footprint_bytes;
         let slot = match self.free_slots.pop() {
@@ -484,6 +488,10 @@ impl Arena {
 
     pub(crate) fn segment_count(&self) -> usize {
         self.by_seq.len()
+    }
+
+    pub(crate) fn segments_opened(&self) -> u64 {
+        self.segments_opened
     }
 
     pub(crate) fn footprint_bytes(&self) -> usize {

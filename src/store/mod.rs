@@ -217,6 +217,21 @@ impl MemoryStats {
     }
 }
 
+/// Running counters that cost nothing to read (no walk over the segments, unlike
+/// [`Shard::memory`]): what a benchmark or a latency probe compares before and after one
+/// operation to tell what the operation did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkCounters {
+    /// Segments opened (ordinary and large) since the shard was made.
+    pub segments_opened: u64,
+    /// Segments the cleaner freed.
+    pub segments_freed: u64,
+    /// Bytes the cleaner moved.
+    pub cleaner_bytes_moved: u64,
+    /// Keys the table can hold before it grows (a change means it grew or shrank).
+    pub table_capacity: usize,
+}
+
 /// Why an operation was refused. Nothing was changed when one of these is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

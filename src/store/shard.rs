@@ -7,7 +7,7 @@ use super::arena::{Arena, Handle, Part};
 use super::record::{self, Header};
 use super::{
     Appended, CleanReport, Condition, Config, Counter, Expiry, MAX_SEGMENT_BYTES, MemoryStats,
-    SetOptions, SetOutcome, StoreError, Value, glob_match, hash_key,
+    SetOptions, SetOutcome, StoreError, Value, WorkCounters, glob_match, hash_key,
 };
 
 /// Scan cursors are `seq << POSITION_BITS | position`; positions of small segments fit.
@@ -953,6 +953,16 @@ impl Shard {
     }
 
     // ----- statistics and checks ---------------------------------------------------------------
+
+    /// Running counters, cheap to read (see [`WorkCounters`]).
+    pub fn work_counters(&self) -> WorkCounters {
+        WorkCounters {
+            segments_opened: self.arena.segments_opened(),
+            segments_freed: self.cleaner_segments_freed,
+            cleaner_bytes_moved: self.cleaner_bytes_moved,
+            table_capacity: self.table.capacity(),
+        }
+    }
 
     /// Memory use and cleaner work (for INFO). Costs a walk over the segment list.
     pub fn memory(&self) -> MemoryStats {
