@@ -7,6 +7,7 @@
 //! cargo bench --bench store -- ops              # (c) ns per get/set/delete at 1K, 1M, 10M keys
 //! cargo bench --bench store -- churn seg=256     # segment size in KiB (default 1024)
 //! cargo bench --bench store -- churn writes=2000000 step=8192 garbage=10
+//! cargo bench --bench store -- churn spare=0     # freed segments kept for reuse (default 2)
 //! ```
 //!
 //! Every part checks what it measures before it reports: the loaded keys read back with the
@@ -109,6 +110,7 @@ struct Options {
     writes: u64,
     step_bytes: usize,
     garbage_percent: usize,
+    spare_segments: usize,
 }
 
 fn parse_options() -> Options {
@@ -118,6 +120,7 @@ fn parse_options() -> Options {
         writes: 20_000_000,
         step_bytes: 8 * 1024,
         garbage_percent: 20,
+        spare_segments: Config::default().spare_segments,
     };
     for arg in std::env::args().skip(1) {
         if let Some(v) = arg.strip_prefix("seg=") {
@@ -126,6 +129,8 @@ fn parse_options() -> Options {
             options.writes = v.parse().expect("writes=N");
         } else if let Some(v) = arg.strip_prefix("step=") {
             options.step_bytes = v.parse().expect("step=bytes");
+        } else if let Some(v) = arg.strip_prefix("spare=") {
+            options.spare_segments = v.parse().expect("spare=segments");
         } else if let Some(v) = arg.strip_prefix("garbage=") {
             options.garbage_percent = v.parse().expect("garbage=percent");
         } else if !arg.starts_with('-') {
@@ -145,6 +150,7 @@ fn config(options: &Options) -> Config {
         large_record_bytes: segment_bytes / 8,
         cleaner_garbage_percent: options.garbage_percent,
         cleaner_min_garbage_bytes: 2 * segment_bytes,
+        spare_segments: options.spare_segments,
         ..Config::default()
     }
 }
@@ -297,8 +303,8 @@ fn churn(options: &Options) {
     let writes = options.writes;
     println!(
         "== churn: {keys} live keys, {writes} random overwrites of 16..512-byte values; \
-         segment {} KiB, clean step {} B, cleaner starts at {}% garbage",
-        options.segment_kib, options.step_bytes, options.garbage_percent
+         segment {} KiB, clean step {} B, cleaner starts at {}% garbage, {} spare segments",
+        options.segment_kib, options.step_bytes, options.garbage_percent, options.spare_segments
     );
     let mut rng = Rng(42);
     let mut shard = Shard::new(config(options));
@@ -377,6 +383,10 @@ fn churn(options: &Options) {
                 bytes_moved: counters_after.cleaner_bytes_moved
                     - counters_before.cleaner_bytes_moved,
                 segments_opened: counters_after.segments_opened - counters_before.segments_opened,
+                segments_allocated: counters_after.segments_allocated
+                    - counters_before.segments_allocated,
+                segments_released: counters_after.segments_released
+                    - counters_before.segments_released,
                 segments_freed: counters_after.segments_freed - counters_before.segments_freed,
                 table_resized: counters_after.table_capacity != counters_before.table_capacity,
                 minor_faults: usage_after.minor_faults - usage_before.minor_faults,
@@ -425,14 +435,17 @@ fn churn(options: &Options) {
     );
     println!(
         "  {:.0} ns per write incl. cleaning ({:.2} s); clean steps {}, moved {} records / \
-         {:.0} MiB (write amplification {:.2}), freed {} segments",
+         {:.0} MiB (write amplification {:.2}), freed {} segments; segments allocated {}, \
+         released to the system {}",
         elapsed.as_nanos() as f64 / writes as f64,
         elapsed.as_secs_f64(),
         clean_steps,
         stats.cleaner_records_moved,
         mib(stats.cleaner_bytes_moved as usize),
         1.0 + stats.cleaner_bytes_moved as f64 / (writes as f64 * ((16.0 + 512.0) / 2.0 + 21.0)),
-        stats.cleaner_segments_freed
+        stats.cleaner_segments_freed,
+        shard.work_counters().segments_allocated,
+        shard.work_counters().segments_released
     );
     println!(
         "  (the time per write above includes the probes: 2 getrusage + 2 clock_gettime calls)"
@@ -463,7 +476,9 @@ struct SlowOp {
     cleaned: bool,
     bytes_moved: u64,
     segments_opened: u64,
+    segments_allocated: u64,
     segments_freed: u64,
+    segments_released: u64,
     table_resized: bool,
     minor_faults: i64,
     major_faults: i64,
@@ -507,11 +522,14 @@ fn report_slow_ops(slow_ops: &mut [SlowOp]) {
         let count = |f: &dyn Fn(&SlowOp) -> bool| ops.iter().filter(|op| f(op)).count();
         println!(
             "  writes over 100 us by {label}: {}; of them: cleaned {}, freed a segment {}, \
-             opened a segment {}, table resized {}, page faults {}, preempted {}, blocked {}",
+             released one to the system {}, opened a segment {}, allocated one {}, \
+             table resized {}, page faults {}, preempted {}, blocked {}",
             ops.len(),
             count(&|op| op.cleaned),
             count(&|op| op.segments_freed > 0),
+            count(&|op| op.segments_released > 0),
             count(&|op| op.segments_opened > 0),
+            count(&|op| op.segments_allocated > 0),
             count(&|op| op.table_resized),
             count(&|op| op.minor_faults + op.major_faults > 0),
             count(&|op| op.involuntary_switches > 0),
@@ -525,14 +543,16 @@ fn report_slow_ops(slow_ops: &mut [SlowOp]) {
     for op in slow_ops.iter().take(8) {
         println!(
             "    write {:>8}: cpu {:>7} ns, wall {:>8} ns, cleaned {}, moved {} B, segments \
-             +{} -{}, table resized {}, faults {}+{}, switches {} involuntary {} voluntary",
+             +{} (allocated {}) -{} (released {}), table resized {}, faults {}+{}, switches {} involuntary {} voluntary",
             op.round,
             op.cpu_ns,
             op.wall_ns,
             op.cleaned,
             op.bytes_moved,
             op.segments_opened,
+            op.segments_allocated,
             op.segments_freed,
+            op.segments_released,
             op.table_resized,
             op.minor_faults,
             op.major_faults,

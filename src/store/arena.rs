@@ -157,6 +157,25 @@ impl Segment {
         })
     }
 
+    /// Empty the segment for reuse as a new head: same chunk, same top, nothing allocated.
+    fn reset(&mut self, seq: u64) {
+        debug_assert!(!self.large);
+        self.bump.reset();
+        // SAFETY: as in `new`: the iterator lives only for this statement and nothing is
+        // allocated while it is alive.
+        let top = unsafe { self.bump.iter_allocated_chunks_raw() }
+            .next()
+            .map(|(pointer, _)| pointer);
+        // `reset` keeps the last (here the only) chunk, so records start at the same top.
+        assert_eq!(top, Some(self.top.as_ptr()), "reset keeps the chunk");
+        self.used = 0;
+        self.seq = seq;
+        self.live_bytes = 0;
+        self.live_records = 0;
+        self.volatile_records = 0;
+        self.sealed_version = 0;
+    }
+
     pub(crate) fn used(&self) -> usize {
         self.used
     }
@@ -251,10 +270,22 @@ pub(crate) struct Arena {
     footprint_bytes: usize,
     /// Segments installed since the arena was made.
     segments_opened: u64,
+    /// Segments obtained from the global allocator since the arena was made.
+    segments_allocated: u64,
+    /// Segments given back to the global allocator since the arena was made.
+    segments_released: u64,
+    /// Freed ordinary segments kept for reuse, at most `spare_limit`; none is in `slots`, so
+    /// no handle can reach one.
+    spares: Vec<Segment>,
+    spare_limit: usize,
 }
 
 impl Arena {
-    pub(crate) fn new(segment_bytes: usize, large_record_bytes: usize) -> Arena {
+    pub(crate) fn new(
+        segment_bytes: usize,
+        large_record_bytes: usize,
+        spare_limit: usize,
+    ) -> Arena {
         assert!(large_record_bytes <= segment_bytes);
         let units = (segment_bytes / RECORD_ALIGN).next_power_of_two();
         let offset_bits = units.trailing_zeros();
@@ -270,6 +301,10 @@ impl Arena {
             offset_bits,
             footprint_bytes: 0,
             segments_opened: 0,
+            segments_allocated: 0,
+            segments_released: 0,
+            spares: Vec::with_capacity(spare_limit),
+            spare_limit,
         }
     }
 
@@ -383,12 +418,22 @@ impl Arena {
         if !self.has_free_slot() {
             return None;
         }
-        let segment = Segment::new(
-            self.segment_bytes,
-            self.max_segment_capacity(),
-            self.next_seq,
-            false,
-        )?;
+        let segment = match self.spares.pop() {
+            Some(mut spare) => {
+                spare.reset(self.next_seq);
+                spare
+            }
+            None => {
+                let segment = Segment::new(
+                    self.segment_bytes,
+                    self.max_segment_capacity(),
+                    self.next_seq,
+                    false,
+                )?;
+                self.segments_allocated += 1;
+                segment
+            }
+        };
         if let Some(old) = self.head.take() {
             self.segment_mut(old).sealed_version = version_now;
         }
@@ -405,6 +450,7 @@ impl Arena {
             return None;
         }
         let mut segment = Segment::new(size, usize::MAX, self.next_seq, true)?;
+        self.segments_allocated += 1;
         segment.sealed_version = version_now;
         self.next_seq += 1;
         let slot = self.install(segment);
@@ -442,7 +488,9 @@ impl Arena {
         slot
     }
 
-    /// Drop a segment and give its memory back to the allocator.
+    /// Take a segment out of its slot. An ordinary segment is kept as a spare if there is room
+    /// (see `Config::spare_segments`); any other is dropped and its memory given back to the
+    /// allocator (glibc unmaps chunks this large).
     pub(crate) fn free(&mut self, slot: u32) {
         let segment = self.slots[slot as usize]
             .take()
@@ -457,11 +505,27 @@ impl Arena {
         self.by_seq.remove(&segment.seq);
         self.footprint_bytes -= segment.footprint_bytes;
         self.free_slots.push(slot);
-        drop(segment);
+        if !segment.large && self.spares.len() < self.spare_limit {
+            self.spares.push(segment);
+        } else {
+            self.segments_released += 1;
+            drop(segment);
+        }
     }
 
-    /// Drop every segment. Sequence numbers keep counting, so old scan cursors stay harmless.
+    /// Give every spare segment back to the allocator; returns how many.
+    pub(crate) fn release_spares(&mut self) -> usize {
+        let released = self.spares.len();
+        self.spares.clear();
+        self.segments_released += released as u64;
+        released
+    }
+
+    /// Drop every segment, spares included. Sequence numbers keep counting, so old scan
+    /// cursors stay harmless.
     pub(crate) fn clear(&mut self) {
+        self.segments_released += self.by_seq.len() as u64;
+        self.release_spares();
         self.slots.clear();
         self.free_slots.clear();
         self.by_seq.clear();
@@ -492,6 +556,19 @@ impl Arena {
 
     pub(crate) fn segments_opened(&self) -> u64 {
         self.segments_opened
+    }
+
+    pub(crate) fn segments_allocated(&self) -> u64 {
+        self.segments_allocated
+    }
+
+    pub(crate) fn segments_released(&self) -> u64 {
+        self.segments_released
+    }
+
+    /// Bytes of the spare segments.
+    pub(crate) fn spare_bytes(&self) -> usize {
+        self.spares.iter().map(|s| s.footprint_bytes).sum()
     }
 
     pub(crate) fn footprint_bytes(&self) -> usize {

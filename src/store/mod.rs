@@ -58,6 +58,12 @@ pub struct Config {
     /// ...and this many bytes (there is always about a segment of slack; cleaning below that
     /// would only move records around).
     pub cleaner_min_garbage_bytes: usize,
+    /// Ordinary segments freed by the cleaner that the shard keeps for reuse as the next head
+    /// instead of returning them to the operating system (their pages stay mapped and touched,
+    /// so reusing one costs no `mmap`, `munmap` or page fault). Segments freed beyond this
+    /// number go back to the system at once; the spares go back on [`Shard::flush`] and
+    /// [`Shard::release_spare_segments`].
+    pub spare_segments: usize,
 }
 
 /// 512 MiB: Redis's `proto-max-bulk-len` default.
@@ -76,6 +82,7 @@ impl Default for Config {
             max_key_bytes: MAX_VALUE_BYTES,
             cleaner_garbage_percent: 20,
             cleaner_min_garbage_bytes: 2 * segment_bytes,
+            spare_segments: 2,
         }
     }
 }
@@ -192,8 +199,10 @@ pub struct MemoryStats {
     pub garbage_bytes: usize,
     /// Allocated but never-used bytes at the ends of segments (the head's free room included).
     pub unused_bytes: usize,
-    /// Bytes requested from the allocator for segments (chunks plus bumpalo's footers).
+    /// Bytes requested from the allocator for segments in use (chunks plus bumpalo's footers).
     pub segment_bytes: usize,
+    /// Bytes of freed segments kept for reuse (see [`Config::spare_segments`]).
+    pub spare_bytes: usize,
     /// Number of segments.
     pub segments: usize,
     /// Bytes of the hash table's allocation.
@@ -211,9 +220,9 @@ pub struct MemoryStats {
 }
 
 impl MemoryStats {
-    /// Everything the shard holds: segments, table and index.
+    /// Everything the shard holds: segments (spares included), table and index.
     pub fn total_bytes(&self) -> usize {
-        self.segment_bytes + self.table_bytes + self.index_bytes
+        self.segment_bytes + self.spare_bytes + self.table_bytes + self.index_bytes
     }
 }
 
@@ -222,9 +231,13 @@ impl MemoryStats {
 /// operation to tell what the operation did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkCounters {
-    /// Segments opened (ordinary and large) since the shard was made.
+    /// Segments opened (ordinary and large) since the shard was made, spares reused included.
     pub segments_opened: u64,
-    /// Segments the cleaner freed.
+    /// Segments obtained from the allocator (not reused spares).
+    pub segments_allocated: u64,
+    /// Segments given back to the allocator.
+    pub segments_released: u64,
+    /// Segments the cleaner freed (kept as spares or released).
     pub segments_freed: u64,
     /// Bytes the cleaner moved.
     pub cleaner_bytes_moved: u64,

@@ -171,7 +171,11 @@ impl Shard {
         assert!(config.max_key_bytes <= u32::MAX as usize / 2);
         Shard {
             table: HashTable::with_capacity(keys),
-            arena: Arena::new(config.segment_bytes, config.large_record_bytes),
+            arena: Arena::new(
+                config.segment_bytes,
+                config.large_record_bytes,
+                config.spare_segments,
+            ),
             config,
             version: 0,
             live_bytes: 0,
@@ -698,7 +702,14 @@ impl Shard {
         Some(version)
     }
 
-    /// Remove every key (FLUSHALL) and give all memory back. Versions keep counting.
+    /// Give the spare segments (see [`Config::spare_segments`]) back to the operating system,
+    /// for a worker that has been idle for a while. Returns how many were released.
+    pub fn release_spare_segments(&mut self) -> usize {
+        self.arena.release_spares()
+    }
+
+    /// Remove every key (FLUSHALL) and give all memory back, spares included. Versions keep
+    /// counting.
     pub fn flush(&mut self) {
         self.table = HashTable::new();
         self.arena.clear();
@@ -958,6 +969,8 @@ impl Shard {
     pub fn work_counters(&self) -> WorkCounters {
         WorkCounters {
             segments_opened: self.arena.segments_opened(),
+            segments_allocated: self.arena.segments_allocated(),
+            segments_released: self.arena.segments_released(),
             segments_freed: self.cleaner_segments_freed,
             cleaner_bytes_moved: self.cleaner_bytes_moved,
             table_capacity: self.table.capacity(),
@@ -977,6 +990,7 @@ impl Shard {
             garbage_bytes: self.garbage_bytes(),
             unused_bytes,
             segment_bytes: self.arena.footprint_bytes(),
+            spare_bytes: self.arena.spare_bytes(),
             segments: self.arena.segment_count(),
             table_bytes: self.table.allocation_size(),
             index_bytes: self.arena.index_bytes(),

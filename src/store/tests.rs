@@ -20,6 +20,7 @@ fn small_config() -> Config {
         max_key_bytes: 1000,
         cleaner_garbage_percent: 0,
         cleaner_min_garbage_bytes: 0,
+        spare_segments: 2,
     }
 }
 
@@ -933,4 +934,71 @@ fn segments_past_what_a_handle_can_name_are_refused_as_out_of_memory() {
     plain(&mut shard, b"key:2048", &value, 0);
     assert_eq!(shard.len(), 2048);
     shard.check_invariants();
+}
+
+/// Freed ordinary segments are kept as spares up to `spare_segments` and reused as heads; the
+/// rest, and then the spares themselves, go back to the allocator.
+#[test]
+fn freed_segments_are_reused_up_to_the_spare_limit_and_then_released() {
+    let mut shard = Shard::new(small_config());
+    let value = [3u8; 200];
+    for i in 0..200 {
+        let key = format!("key:{i}");
+        plain(&mut shard, key.as_bytes(), &value, 0);
+    }
+    let filled = shard.work_counters();
+    let filled_memory = shard.memory();
+    let per_segment_bytes = filled_memory.segment_bytes / filled_memory.segments;
+    assert!(filled.segments_allocated >= 10);
+    assert_eq!(filled.segments_released, 0);
+    for i in 0..200 {
+        let key = format!("key:{i}");
+        assert!(shard.delete(h(key.as_bytes()), key.as_bytes(), 0));
+    }
+    clean_all(&mut shard);
+    shard.check_invariants();
+    let emptied = shard.work_counters();
+    let stats = shard.memory();
+    assert_eq!(stats.spare_bytes, 2 * per_segment_bytes);
+    assert_eq!(
+        emptied.segments_allocated - emptied.segments_released,
+        (stats.segments + 2) as u64,
+        "every freed segment beyond two spares was released"
+    );
+    // New heads come from the spares first: no allocation until they are used up.
+    for i in 0..40 {
+        let key = format!("again:{i}");
+        plain(&mut shard, key.as_bytes(), &value, 0);
+    }
+    let refilled = shard.work_counters();
+    assert!(refilled.segments_opened >= emptied.segments_opened + 2);
+    assert_eq!(
+        refilled.segments_allocated - emptied.segments_allocated,
+        refilled.segments_opened - emptied.segments_opened - 2
+    );
+    for i in 0..40 {
+        let key = format!("again:{i}");
+        assert_eq!(
+            shard
+                .get(h(key.as_bytes()), key.as_bytes(), 0)
+                .unwrap()
+                .bytes,
+            &value
+        );
+    }
+    shard.check_invariants();
+    assert_eq!(shard.memory().spare_bytes, 0);
+    for i in 0..40 {
+        let key = format!("again:{i}");
+        assert!(shard.delete(h(key.as_bytes()), key.as_bytes(), 0));
+    }
+    clean_all(&mut shard);
+    assert!(shard.memory().spare_bytes > 0);
+    assert!(shard.release_spare_segments() > 0);
+    assert_eq!(shard.memory().spare_bytes, 0);
+    let released = shard.work_counters();
+    assert_eq!(
+        released.segments_allocated - released.segments_released,
+        shard.memory().segments as u64
+    );
 }
