@@ -10,4 +10,5 @@
 //!    bump-allocated arena segments, with versions, expiry, scan and an incremental cleaner.
 
 pub mod proto;
+pub mod server;
 pub mod store;

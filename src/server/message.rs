@@ -1,0 +1,275 @@
+//! What travels through the rings: [`Request`] (reactor → worker) and [`Reply`] (worker →
+//! reactor). Both are fixed-size values; small keys and values travel inline in the slot, large
+//! ones as an owned heap buffer ([`Bytes`]), so the hot path allocates nothing for small requests.
+//!
+//! ```text
+//!  Request (≤ 128 bytes)                         Reply (≤ 128 bytes)
+//!  +-----------+-----+------+----+-------+       +-----------+-----+------+------+-----+------+
+//!  | ConnId    | seq | part | op | flags |       | ConnId    | seq | part | kind | int | data |
+//!  | idx,gen   | u32 | u16  | u8 | u8    |       | idx,gen   | u32 | u16  | u8   | i64 | ≤46B |
+//!  +-----------+-----+------+----+-------+       +-----------+-----+------+------+-----+------+
+//!  | hash u64 | number i64 | key (≤22 B inline) | value (≤38 B inline) | extra (IFEQ, heap) |
+//! ```
+
+use std::mem::size_of;
+
+/// A byte string of at most `N` bytes stored inline, or any length on the heap.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Bytes<const N: usize> {
+    /// Short: `len` bytes of `data` are meaningful.
+    Inline {
+        /// How many bytes of `data` are used (`<= N`).
+        len: u8,
+        /// The bytes.
+        data: [u8; N],
+    },
+    /// Long: owned heap copy.
+    Heap(Box<[u8]>),
+}
+
+impl<const N: usize> Bytes<N> {
+    const _FITS_U8: () = assert!(N <= u8::MAX as usize);
+
+    /// An empty string.
+    #[inline]
+    pub const fn empty() -> Self {
+        Bytes::Inline {
+            len: 0,
+            data: [0; N],
+        }
+    }
+
+    /// Copies `bytes`: inline when they fit, else one heap allocation.
+    #[inline]
+    pub fn copy_from(bytes: &[u8]) -> Self {
+        if bytes.len() <= N {
+            let mut data = [0; N];
+            data[..bytes.len()].copy_from_slice(bytes);
+            Bytes::Inline {
+                len: bytes.len() as u8,
+                data,
+            }
+        } else {
+            Bytes::Heap(bytes.into())
+        }
+    }
+
+    /// The bytes.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Inline { len, data } => &data[..usize::from(*len).min(N)],
+            Bytes::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Bytes<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
+}
+
+/// Names a connection across the rings: its slab index and the generation of that slot, so a
+/// reply for a connection that closed (and whose slot was reused) is recognised and dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnId {
+    /// Index in the reactor's connection slab.
+    pub index: u32,
+    /// Incremented each time the slot gets a new connection.
+    pub generation: u32,
+}
+
+/// The operation a worker performs on its shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Op {
+    /// GET: bulk or nil.
+    Get,
+    /// SET and its family; `flags` hold condition, expiry kind, GET and the reply style.
+    Set,
+    /// GETDEL: bulk or nil.
+    GetDel,
+    /// EXISTS (one key of it): 1 or 0.
+    Exists,
+    /// DEL / UNLINK (one key of it): 1 or 0.
+    Del,
+    /// STRLEN.
+    StrLen,
+    /// TTL (seconds, rounded as Redis does).
+    Ttl,
+    /// PTTL.
+    PTtl,
+    /// TYPE: `string` or `none`.
+    Type,
+    /// INCRBY `number` (INCR, DECR, DECRBY are turned into this by the reactor, except
+    /// DECRBY of `i64::MIN`, which is [`Op::DecrBy`]).
+    IncrBy,
+    /// DECRBY `number` (kept separate for its own overflow error).
+    DecrBy,
+    /// APPEND `value`.
+    Append,
+    /// EXPIRE / PEXPIRE: `number` is the relative time in ms (may be ≤ 0: deletes).
+    Expire,
+    /// PERSIST.
+    Persist,
+    /// DBSIZE (this worker's part): the key count.
+    DbSize,
+    /// FLUSHDB / FLUSHALL (this worker's part).
+    Flush,
+}
+
+/// SET flags: the condition (bits 0-1).
+pub mod set_flags {
+    /// No condition.
+    pub const ALWAYS: u8 = 0;
+    /// NX.
+    pub const IF_ABSENT: u8 = 1;
+    /// XX.
+    pub const IF_PRESENT: u8 = 2;
+    /// IFEQ; the expected value is in `Request::extra`.
+    pub const IF_EQUAL: u8 = 3;
+    /// Mask of the condition bits.
+    pub const CONDITION_MASK: u8 = 3;
+    /// Expiry (bits 2-3): clear any deadline (plain SET).
+    pub const EXPIRY_CLEAR: u8 = 0 << 2;
+    /// KEEPTTL.
+    pub const EXPIRY_KEEP: u8 = 1 << 2;
+    /// EX / PX / SETEX / PSETEX: `number` ms from now.
+    pub const EXPIRY_IN_MS: u8 = 2 << 2;
+    /// EXAT / PXAT: `number` is an absolute Unix time in ms.
+    pub const EXPIRY_AT_MS: u8 = 3 << 2;
+    /// Mask of the expiry bits.
+    pub const EXPIRY_MASK: u8 = 3 << 2;
+    /// GET: reply with the old value.
+    pub const RETURN_OLD: u8 = 1 << 4;
+    /// SETNX: reply 1 / 0 instead of OK / nil.
+    pub const REPLY_INTEGER: u8 = 1 << 5;
+    /// Name in errors (bits 6-7): `set`.
+    pub const NAME_SET: u8 = 0 << 6;
+    /// `setex`.
+    pub const NAME_SETEX: u8 = 1 << 6;
+    /// `psetex`.
+    pub const NAME_PSETEX: u8 = 2 << 6;
+    /// Mask of the name bits.
+    pub const NAME_MASK: u8 = 3 << 6;
+}
+
+/// Inline capacity of a key in a request (redis-benchmark's `key:000000012345` is 16 bytes).
+pub const KEY_INLINE_BYTES: usize = 22;
+/// Inline capacity of a value in a request (redis-benchmark's `-d 32` fits).
+pub const VALUE_INLINE_BYTES: usize = 38;
+/// Inline capacity of a reply's data.
+pub const REPLY_INLINE_BYTES: usize = 46;
+
+/// One request for one key (or one worker's part of a broadcast such as DBSIZE).
+#[derive(Debug)]
+pub struct Request {
+    /// Who asked.
+    pub conn: ConnId,
+    /// The connection's sequence number of the command this belongs to.
+    pub seq: u32,
+    /// Which part of a multi-key command (0 for single-key commands).
+    pub part: u16,
+    /// What to do.
+    pub op: Op,
+    /// Op-specific flags ([`set_flags`] for SET; for EXPIRE bit 0 means PEXPIRE).
+    pub flags: u8,
+    /// `store::hash_key(key)`, computed once by the reactor.
+    pub hash: u64,
+    /// Op-specific number: increment, expiry in ms, ...
+    pub number: i64,
+    /// The key.
+    pub key: Bytes<KEY_INLINE_BYTES>,
+    /// The value (SET, APPEND).
+    pub value: Bytes<VALUE_INLINE_BYTES>,
+    /// Rarely used extra bytes (the IFEQ comparand).
+    pub extra: Option<Box<[u8]>>,
+}
+
+/// The shape of a [`Reply`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ReplyKind {
+    /// `+OK`.
+    Ok,
+    /// Null bulk (`$-1`).
+    Nil,
+    /// Integer `int`.
+    Integer,
+    /// Bulk string `data`.
+    Bulk,
+    /// Simple string `data`.
+    Simple,
+    /// Error `data` (the text after `-`).
+    Error,
+}
+
+/// The answer to one [`Request`].
+#[derive(Debug)]
+pub struct Reply {
+    /// Copied from the request.
+    pub conn: ConnId,
+    /// Copied from the request.
+    pub seq: u32,
+    /// Copied from the request.
+    pub part: u16,
+    /// Shape.
+    pub kind: ReplyKind,
+    /// Integer payload.
+    pub int: i64,
+    /// Bytes payload (bulk, simple string, error text).
+    pub data: Bytes<REPLY_INLINE_BYTES>,
+}
+
+impl Reply {
+    /// A reply of `kind` with no payload, for `request`.
+    #[inline]
+    pub fn to(request: &Request, kind: ReplyKind) -> Reply {
+        Reply {
+            conn: request.conn,
+            seq: request.seq,
+            part: request.part,
+            kind,
+            int: 0,
+            data: Bytes::empty(),
+        }
+    }
+
+    /// Writes this reply in RESP2.
+    #[inline]
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        use crate::proto::reply;
+        match self.kind {
+            ReplyKind::Ok => reply::ok(out),
+            ReplyKind::Nil => reply::null_bulk(out),
+            ReplyKind::Integer => reply::integer(out, self.int),
+            ReplyKind::Bulk => reply::bulk(out, self.data.as_slice()),
+            ReplyKind::Simple => reply::simple_string(out, self.data.as_slice()),
+            ReplyKind::Error => reply::error(out, self.data.as_slice()),
+        }
+    }
+}
+
+const _: () = assert!(size_of::<Request>() <= 128);
+const _: () = assert!(size_of::<Reply>() <= 128);
+const _: () = assert!(size_of::<Bytes<KEY_INLINE_BYTES>>() == 24);
+const _: () = assert!(size_of::<Bytes<VALUE_INLINE_BYTES>>() == 40);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_inline_and_heap() {
+        let short = Bytes::<KEY_INLINE_BYTES>::copy_from(b"key:000000012345");
+        assert!(matches!(short, Bytes::Inline { .. }));
+        assert_eq!(short.as_slice(), b"key:000000012345");
+        let long = Bytes::<KEY_INLINE_BYTES>::copy_from(&[7u8; 100]);
+        assert!(matches!(long, Bytes::Heap(_)));
+        assert_eq!(long.as_slice(), &[7u8; 100][..]);
+        let exact = Bytes::<KEY_INLINE_BYTES>::copy_from(&[1u8; KEY_INLINE_BYTES]);
+        assert!(matches!(exact, Bytes::Inline { .. }));
+        assert_eq!(Bytes::<4>::empty().as_slice(), b"");
+    }
+}

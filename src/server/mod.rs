@@ -1,0 +1,332 @@
+//! The server: a mio reactor, key-routed SPSC rings to pinned workers, replies back through the
+//! rings with a `mio::Waker`, RESP2 on one port.
+//!
+//! A tour of the data path, one file per step (`docs/parts/server-design.md` says why):
+//!
+//! 1. [`reactor`]: one thread owns the listener and every connection. It reads, parses with
+//!    [`crate::proto::resp`], and hands each command to [`commands`].
+//! 2. [`commands`]: answers what needs no data (PING, CONFIG, HELLO, argument errors) and turns
+//!    the rest into fixed-size [`message::Request`]s routed by key slot to the owning worker.
+//! 3. [`worker`]: each worker drains its request ring in batches, runs the requests on its own
+//!    [`crate::store::Shard`], pushes [`message::Reply`]s, and wakes the reactor at most once
+//!    per batch, only if it sleeps.
+//! 4. [`order`]: the reactor files replies in per-connection reorder buffers, so pipelined
+//!    replies go out in request order even when the requests went to different workers.
+//! 5. [`signal`]: SIGINT and SIGTERM arrive as an event in the reactor's poll.
+//!
+//! [`run`] picks the queue variant once and runs a monomorphised server for it.
+
+pub mod commands;
+pub mod message;
+pub mod order;
+pub mod reactor;
+pub mod signal;
+pub mod worker;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use piccolo_queues::park::SleepFlag;
+use piccolo_queues::{Variant, batched::Batched, cached::Cached, lamport::Lamport, mutex::Locked};
+
+use crate::proto::resp::Limits;
+
+/// The default address: loopback, port 7379 (Redis's 6379 with the first digit bumped, so both
+/// can run side by side for comparisons).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7379";
+/// Default connection limit (Redis's `maxclients` default).
+pub const DEFAULT_MAXCLIENTS: usize = 10_000;
+/// Default bound of one client's unwritten output.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
+/// Default capacity of each request ring and each reply ring (also the in-flight budget per
+/// worker).
+pub const DEFAULT_RING_CAPACITY: usize = 4096;
+/// Largest read buffer of one connection (Redis's `client-query-buffer-limit`, 1 GiB).
+pub const MAX_QUERY_BYTES: usize = 1024 * 1024 * 1024;
+
+/// Which ring variant carries requests and replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueKind {
+    /// `piccolo_queues::lamport`.
+    Lamport,
+    /// `piccolo_queues::cached`.
+    Cached,
+    /// `piccolo_queues::batched` (default).
+    Batched,
+    /// `piccolo_queues::mutex`.
+    Mutex,
+}
+
+impl QueueKind {
+    /// Parses a `--queue` value.
+    pub fn parse(name: &str) -> Option<QueueKind> {
+        match name {
+            "lamport" => Some(QueueKind::Lamport),
+            "cached" => Some(QueueKind::Cached),
+            "batched" => Some(QueueKind::Batched),
+            "mutex" => Some(QueueKind::Mutex),
+            _ => None,
+        }
+    }
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueKind::Lamport => Lamport::NAME,
+            QueueKind::Cached => Cached::NAME,
+            QueueKind::Batched => Batched::NAME,
+            QueueKind::Mutex => Locked::NAME,
+        }
+    }
+}
+
+/// Startup configuration, from the command line.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on (`--addr`); port 0 picks a free port (logged).
+    pub addr: SocketAddr,
+    /// Worker threads (`--workers`).
+    pub workers: usize,
+    /// Ring variant (`--queue`).
+    pub queue: QueueKind,
+    /// Connection limit (`--maxclients`).
+    pub maxclients: usize,
+    /// Output bound per client (`--max-output-bytes`).
+    pub max_output_bytes: usize,
+    /// Ring capacity (`--ring-capacity`).
+    pub ring_capacity: usize,
+    /// Pin threads to cores when there are enough (`--no-pin` turns it off).
+    pub pin: bool,
+}
+
+/// The default worker count: one core for the reactor, the rest for workers, at least one.
+/// On the 2-vCPU development VM that is one worker: reactor and worker each get a core (the
+/// benchmark client shares them), and a second worker would only time-share with the reactor.
+pub fn default_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    cores.saturating_sub(1).max(1)
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            addr: DEFAULT_ADDR.parse().expect("the default address parses"),
+            workers: default_workers(),
+            queue: QueueKind::Batched,
+            maxclients: DEFAULT_MAXCLIENTS,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            pin: true,
+        }
+    }
+}
+
+/// A bad command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+usage: piccolo-server [options]
+  --addr HOST:PORT          listen address (default 127.0.0.1:7379; port 0 = any free port)
+  --workers N               worker threads, one shard each (default: cores - 1, at least 1)
+  --queue KIND              ring variant: lamport | cached | batched | mutex (default batched)
+  --maxclients N            connection limit (default 10000)
+  --max-output-bytes N      unwritten output per client before it is disconnected (default 256 MiB)
+  --ring-capacity N         slots per request/reply ring = requests in flight per worker (default 4096)
+  --no-pin                  do not pin threads to cores
+  --help, --version
+";
+
+impl Config {
+    /// Parses the command line (without the program name). `Ok(None)` means `--help` or
+    /// `--version` was printed.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Option<Config>, UsageError> {
+        let mut config = Config::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| UsageError(format!("{name} needs a value")))
+            };
+            match flag.as_str() {
+                "--help" | "-h" => {
+                    print!("{USAGE}");
+                    return Ok(None);
+                }
+                "--version" | "-v" => {
+                    println!("piccolo-server {}", env!("CARGO_PKG_VERSION"));
+                    return Ok(None);
+                }
+                "--addr" => {
+                    let text = value("--addr")?;
+                    config.addr = text
+                        .parse()
+                        .map_err(|_| UsageError(format!("--addr: not an address: {text}")))?;
+                }
+                "--workers" => config.workers = number(&value("--workers")?, "--workers", 1, 1024)?,
+                "--queue" => {
+                    let text = value("--queue")?;
+                    config.queue = QueueKind::parse(&text).ok_or_else(|| {
+                        UsageError(format!(
+                            "--queue: unknown variant {text} (lamport, cached, batched, mutex)"
+                        ))
+                    })?;
+                }
+                "--maxclients" => {
+                    config.maxclients = number(&value("--maxclients")?, "--maxclients", 1, 1 << 20)?
+                }
+                "--max-output-bytes" => {
+                    config.max_output_bytes = number(
+                        &value("--max-output-bytes")?,
+                        "--max-output-bytes",
+                        1,
+                        usize::MAX,
+                    )?
+                }
+                "--ring-capacity" => {
+                    config.ring_capacity =
+                        number(&value("--ring-capacity")?, "--ring-capacity", 2, 1 << 20)?
+                }
+                "--no-pin" => config.pin = false,
+                other => return Err(UsageError(format!("unknown option {other}\n{USAGE}"))),
+            }
+        }
+        Ok(Some(config))
+    }
+}
+
+fn number(text: &str, flag: &str, min: usize, max: usize) -> Result<usize, UsageError> {
+    match text.parse::<usize>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
+        _ => Err(UsageError(format!(
+            "{flag}: expected a number from {min} to {max}, got {text}"
+        ))),
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM. Picks the ring variant once; everything below is
+/// monomorphised for it.
+pub fn run(config: Config) -> io::Result<()> {
+    match config.queue {
+        QueueKind::Lamport => run_with::<Lamport>(config),
+        QueueKind::Cached => run_with::<Cached>(config),
+        QueueKind::Batched => run_with::<Batched>(config),
+        QueueKind::Mutex => run_with::<Locked>(config),
+    }
+}
+
+fn run_with<V: Variant>(config: Config) -> io::Result<()> {
+    let signals = signal::install()?;
+    let poll = mio::Poll::new()?;
+    let waker = Arc::new(mio::Waker::new(poll.registry(), reactor::WAKER)?);
+    let listener = mio::net::TcpListener::bind(config.addr)?;
+    let addr = listener.local_addr()?;
+    let reactor_sleep = Arc::new(SleepFlag::new());
+    let shutdown = Arc::new(AtomicBool::new(false));
+
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let pin = config.pin && cores.len() > config.workers;
+    if pin {
+        // Reactor on the first core, workers on the next ones.
+        core_affinity::set_for_current(cores[0]);
+    }
+
+    let mut producers = Vec::with_capacity(config.workers);
+    let mut reply_consumers = Vec::with_capacity(config.workers);
+    let mut unparkers = Vec::with_capacity(config.workers);
+    let mut threads = Vec::with_capacity(config.workers);
+    for index in 0..config.workers {
+        let (request_tx, request_rx) = V::channel::<message::Request>(config.ring_capacity);
+        let (reply_tx, reply_rx) = V::channel::<message::Reply>(config.ring_capacity);
+        let worker = worker::Worker::<V> {
+            requests: request_rx,
+            replies: reply_tx,
+            reactor_sleep: reactor_sleep.clone(),
+            reactor_waker: waker.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let core = pin.then(|| cores[index + 1]);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("piccolo-worker-{index}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                worker.run(ready_tx);
+            })?;
+        let unparker = ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("a worker thread died at startup"))?;
+        producers.push(request_tx);
+        reply_consumers.push(reply_rx);
+        unparkers.push(unparker);
+        threads.push(thread);
+    }
+
+    eprintln!(
+        "piccolo-server {} listening on {addr} workers={} queue={} pinned={} pid={}",
+        env!("CARGO_PKG_VERSION"),
+        config.workers,
+        V::NAME,
+        if pin { "yes" } else { "no" },
+        std::process::id()
+    );
+
+    let limits = Limits::REDIS;
+    let info = reactor::ServerInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        addr,
+        workers: config.workers,
+        queue: V::NAME,
+        started: Instant::now(),
+        maxclients: config.maxclients,
+        connected_clients: 0,
+        total_connections: 0,
+        limits,
+        max_query_bytes: MAX_QUERY_BYTES,
+    };
+    let reactor_config = reactor::ReactorConfig {
+        maxclients: config.maxclients,
+        max_output_bytes: config.max_output_bytes,
+        limits,
+        max_query_bytes: MAX_QUERY_BYTES,
+    };
+    let mut reactor = reactor::Reactor::<V>::new(
+        poll,
+        listener,
+        signals,
+        producers,
+        reply_consumers,
+        unparkers.clone(),
+        reactor_sleep,
+        info,
+        reactor_config,
+    )?;
+    let result = reactor.run();
+
+    shutdown.store(true, Ordering::Release);
+    for unparker in &unparkers {
+        unparker.notify();
+    }
+    for thread in threads {
+        if thread.join().is_err() {
+            eprintln!("piccolo-server: a worker thread panicked");
+        }
+    }
+    eprintln!("piccolo-server: stopped");
+    result
+}

@@ -1,0 +1,284 @@
+//! Per-connection reply ordering: a small reorder buffer indexed by sequence number.
+//!
+//! A connection's pipelined commands may go to different workers, which answer at their own
+//! pace. Every command that waits for a worker takes the next sequence number and an [`Entry`]
+//! at the back of the connection's [`Order`]; replies fill their entry wherever it is, and only
+//! the front is ever written out, so the client sees replies in request order.
+//!
+//! ```text
+//!   base_seq = 41
+//!   entries:  [ 41: One(None) | 42: One(Some) | 43: Many{remaining 1} | 44: Local(bytes) ]
+//!               ^ front: nothing can be written until 41's reply arrives
+//! ```
+//!
+//! Commands the reactor answers itself (PING, CONFIG, ...) are written straight to the output
+//! when nothing is pending, and otherwise queued as already-encoded [`Entry::Local`] bytes. The
+//! common case, a reply for the front entry, is encoded directly into the output without being
+//! stored.
+
+use std::collections::VecDeque;
+
+use super::message::{Reply, ReplyKind};
+use crate::proto::reply;
+
+/// How the parts of a multi-part command are joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Sum of integer replies (DEL, EXISTS, UNLINK, DBSIZE).
+    Sum,
+    /// An array of the parts in order (MGET).
+    Array,
+    /// `+OK` if every part is OK, else the first error (MSET, FLUSHALL).
+    AllOk,
+}
+
+/// A multi-part command waiting for its parts.
+#[derive(Debug)]
+pub struct Join {
+    /// Parts still missing.
+    pub remaining: u32,
+    /// How to join.
+    pub kind: JoinKind,
+    /// Running sum for [`JoinKind::Sum`].
+    pub sum: i64,
+    /// The first error reply seen.
+    pub error: Option<Reply>,
+    /// Parts for [`JoinKind::Array`], by part index.
+    pub items: Vec<Option<Reply>>,
+}
+
+/// One command's place in the reply order.
+#[derive(Debug)]
+pub enum Entry {
+    /// Waits for one reply (single-key commands).
+    One(Option<Reply>),
+    /// Answered by the reactor: the encoded reply.
+    Local(Vec<u8>),
+    /// Waits for several parts.
+    Many(Box<Join>),
+}
+
+impl Entry {
+    /// A multi-part entry expecting `parts` replies.
+    pub fn many(kind: JoinKind, parts: u32) -> Entry {
+        let items = if kind == JoinKind::Array {
+            (0..parts).map(|_| None).collect()
+        } else {
+            Vec::new()
+        };
+        Entry::Many(Box::new(Join {
+            remaining: parts,
+            kind,
+            sum: 0,
+            error: None,
+            items,
+        }))
+    }
+
+    fn is_complete(&self) -> bool {
+        match self {
+            Entry::One(reply) => reply.is_some(),
+            Entry::Local(_) => true,
+            Entry::Many(join) => join.remaining == 0,
+        }
+    }
+
+    fn encode(self, out: &mut Vec<u8>) {
+        match self {
+            Entry::One(Some(reply)) => reply.encode(out),
+            Entry::One(None) => {
+                debug_assert!(false, "encoding an incomplete entry");
+                reply::error(out, b"ERR internal error: reply missing");
+            }
+            Entry::Local(bytes) => out.extend_from_slice(&bytes),
+            Entry::Many(join) => {
+                if let Some(error) = &join.error {
+                    if join.kind != JoinKind::Array {
+                        error.encode(out);
+                        return;
+                    }
+                }
+                match join.kind {
+                    JoinKind::Sum => reply::integer(out, join.sum),
+                    JoinKind::AllOk => reply::ok(out),
+                    JoinKind::Array => {
+                        reply::array_header(out, join.items.len());
+                        for item in &join.items {
+                            match item {
+                                Some(reply) => reply.encode(out),
+                                None => reply::null_bulk(out),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reorder buffer of one connection.
+#[derive(Debug, Default)]
+pub struct Order {
+    /// Sequence number of `entries[0]`.
+    base_seq: u32,
+    entries: VecDeque<Entry>,
+}
+
+impl Order {
+    /// Commands waiting for their turn (complete or not).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends an entry and returns its sequence number.
+    pub fn push(&mut self, entry: Entry) -> u32 {
+        let seq = self.base_seq.wrapping_add(self.entries.len() as u32);
+        self.entries.push_back(entry);
+        seq
+    }
+
+    /// A reply computed by the reactor: written now if nothing is pending, else queued.
+    pub fn local(&mut self, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+        if self.entries.is_empty() {
+            write(out);
+        } else {
+            let mut bytes = Vec::new();
+            write(&mut bytes);
+            self.entries.push_back(Entry::Local(bytes));
+        }
+    }
+
+    /// Files a worker's reply; writes to `out` every entry that became writable at the front.
+    /// Returns whether anything was written. A reply that matches no pending entry (which the
+    /// generation check in the reactor should make impossible) is dropped.
+    pub fn deliver(&mut self, reply: Reply, out: &mut Vec<u8>) -> bool {
+        let index = reply.seq.wrapping_sub(self.base_seq) as usize;
+        let Some(entry) = self.entries.get_mut(index) else {
+            debug_assert!(false, "reply for no pending entry: {reply:?}");
+            return false;
+        };
+        match entry {
+            Entry::One(slot @ None) => {
+                if index == 0 {
+                    // The common case: the front's reply; encode it without storing it.
+                    reply.encode(out);
+                    self.entries.pop_front();
+                    self.base_seq = self.base_seq.wrapping_add(1);
+                    self.drain_ready(out);
+                    return true;
+                }
+                *slot = Some(reply);
+            }
+            Entry::Many(join) => {
+                join.remaining = join.remaining.saturating_sub(1);
+                if reply.kind == ReplyKind::Error && join.error.is_none() {
+                    join.error = Some(reply);
+                } else if join.kind == JoinKind::Sum {
+                    join.sum = join.sum.saturating_add(reply.int);
+                } else if join.kind == JoinKind::Array {
+                    let part = usize::from(reply.part);
+                    if let Some(item) = join.items.get_mut(part) {
+                        *item = Some(reply);
+                    }
+                }
+            }
+            Entry::One(Some(_)) | Entry::Local(_) => {
+                debug_assert!(false, "second reply for one entry: {reply:?}");
+                return false;
+            }
+        }
+        if index == 0 {
+            self.drain_ready(out)
+        } else {
+            false
+        }
+    }
+
+    /// Writes complete entries from the front. Returns whether anything was written.
+    fn drain_ready(&mut self, out: &mut Vec<u8>) -> bool {
+        let mut wrote = false;
+        while self.entries.front().is_some_and(Entry::is_complete) {
+            if let Some(entry) = self.entries.pop_front() {
+                entry.encode(out);
+                self.base_seq = self.base_seq.wrapping_add(1);
+                wrote = true;
+            }
+        }
+        wrote
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::message::{Bytes, ConnId};
+
+    fn reply(seq: u32, part: u16, kind: ReplyKind, int: i64, data: &[u8]) -> Reply {
+        Reply {
+            conn: ConnId {
+                index: 0,
+                generation: 0,
+            },
+            seq,
+            part,
+            kind,
+            int,
+            data: Bytes::copy_from(data),
+        }
+    }
+
+    #[test]
+    fn replies_are_written_in_request_order() {
+        let mut order = Order::default();
+        let mut out = Vec::new();
+        let a = order.push(Entry::One(None));
+        let b = order.push(Entry::many(JoinKind::Array, 2));
+        order.local(&mut out, |out| reply::simple_string(out, b"PONG"));
+        let c = order.push(Entry::many(JoinKind::Sum, 2));
+        assert!(out.is_empty());
+        assert!(!order.deliver(reply(b, 1, ReplyKind::Bulk, 0, b"y"), &mut out));
+        assert!(!order.deliver(reply(c, 0, ReplyKind::Integer, 1, b""), &mut out));
+        assert!(order.deliver(reply(a, 0, ReplyKind::Ok, 0, b""), &mut out));
+        assert_eq!(out, b"+OK\r\n");
+        assert!(order.deliver(reply(b, 0, ReplyKind::Nil, 0, b""), &mut out));
+        assert_eq!(out, b"+OK\r\n*2\r\n$-1\r\n$1\r\ny\r\n+PONG\r\n");
+        assert!(order.deliver(reply(c, 1, ReplyKind::Integer, 1, b""), &mut out));
+        assert_eq!(out, b"+OK\r\n*2\r\n$-1\r\n$1\r\ny\r\n+PONG\r\n:2\r\n");
+        assert!(order.is_empty());
+        order.local(&mut out, reply::ok);
+        assert!(out.ends_with(b":2\r\n+OK\r\n"));
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut order = Order {
+            base_seq: u32::MAX - 1,
+            entries: VecDeque::new(),
+        };
+        let mut out = Vec::new();
+        let seqs: Vec<u32> = (0..4).map(|_| order.push(Entry::One(None))).collect();
+        assert_eq!(seqs, [u32::MAX - 1, u32::MAX, 0, 1]);
+        for &seq in seqs.iter().rev() {
+            order.deliver(
+                reply(seq, 0, ReplyKind::Integer, i64::from(seq % 7), b""),
+                &mut out,
+            );
+        }
+        assert_eq!(out, b":2\r\n:3\r\n:0\r\n:1\r\n");
+    }
+
+    #[test]
+    fn join_reports_the_first_error() {
+        let mut order = Order::default();
+        let mut out = Vec::new();
+        let seq = order.push(Entry::many(JoinKind::AllOk, 2));
+        order.deliver(reply(seq, 0, ReplyKind::Error, 0, b"ERR boom"), &mut out);
+        order.deliver(reply(seq, 1, ReplyKind::Ok, 0, b""), &mut out);
+        assert_eq!(out, b"-ERR boom\r\n");
+    }
+}

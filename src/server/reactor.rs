@@ -1,0 +1,762 @@
+//! The reactor: one thread, one `mio::Poll`, every socket.
+//!
+//! Each poll iteration:
+//!
+//! 1. **Sleep** in `poll` only after announcing it on the reactor's [`SleepFlag`] and checking
+//!    the reply rings once more (the store-buffer race, see `piccolo_queues::park`); a worker that
+//!    publishes replies wakes the reactor through the `mio::Waker` only if it announced sleep.
+//! 2. **Accept** new connections (up to `--maxclients`), **read** readable ones, parse, and
+//!    dispatch ([`super::commands`]): requests are pushed *deferred* into the owning worker's ring.
+//! 3. **Drain** every reply ring and file each reply in its connection's reorder buffer
+//!    ([`super::order`]), which writes replies to the output in request order.
+//! 4. **Retry** connections that stopped parsing for want of ring budget or in-flight room.
+//! 5. **Publish**: one `flush` per request ring that got requests, and one `notify` per worker.
+//! 6. **Write** every connection with new output.
+//!
+//! Backpressure: a worker has at most `ring capacity` requests in flight (pushed and not yet
+//! answered), so neither its request ring nor its reply ring can overflow; a connection has at
+//! most `MAX_IN_FLIGHT_PER_CONN` commands waiting for replies. When either bound is hit the
+//! connection stops parsing (its bytes stay in its read buffer) and stops reading its socket.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use piccolo_queues::park::{SleepFlag, Unparker};
+use piccolo_queues::{RingConsumer, RingProducer, Variant};
+
+use super::commands::{Dispatch, Fit, dispatch};
+use super::message::{ConnId, Reply, Request};
+use super::order::Order;
+use super::signal::SignalPipe;
+use crate::proto::resp::{self, Limits};
+use crate::proto::{Protocol, detect, slot};
+
+/// Token of the listening socket.
+pub const LISTENER: Token = Token(usize::MAX - 1);
+/// Token of the `mio::Waker` the workers use.
+pub const WAKER: Token = Token(usize::MAX - 2);
+/// Token of the signal pipe.
+pub const SIGNAL: Token = Token(usize::MAX - 3);
+
+/// Commands of one connection waiting for replies, at most.
+pub const MAX_IN_FLIGHT_PER_CONN: usize = 1024;
+/// Socket reads per connection per iteration before others get their turn.
+const READS_PER_TURN: usize = 16;
+/// Bytes asked of the socket per read.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// An output buffer with more capacity than this is shrunk once written out.
+const OUT_KEEP_BYTES: usize = 64 * 1024;
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// What the reactor knows about the server, for INFO, CONFIG GET and HELLO.
+#[derive(Debug)]
+pub struct ServerInfo {
+    /// Piccolo's version.
+    pub version: &'static str,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Worker threads.
+    pub workers: usize,
+    /// Queue variant name.
+    pub queue: &'static str,
+    /// Start time.
+    pub started: Instant,
+    /// `--maxclients`.
+    pub maxclients: usize,
+    /// Connections open now.
+    pub connected_clients: usize,
+    /// Connections accepted since start.
+    pub total_connections: u64,
+    /// Request size limits.
+    pub limits: Limits,
+    /// Largest read buffer of one connection.
+    pub max_query_bytes: usize,
+}
+
+/// Per-connection state that command dispatch touches.
+#[derive(Debug)]
+pub struct Session {
+    /// The connection's id in the rings.
+    pub id: ConnId,
+    /// CLIENT ID.
+    pub client_id: u64,
+    /// Reply order.
+    pub order: Order,
+    /// Encoded replies not yet written; `out[out_written..]` is pending.
+    pub out: Vec<u8>,
+    /// CLIENT SETNAME.
+    pub name: Option<Vec<u8>>,
+    /// Close once the output is written (QUIT, protocol error).
+    pub closing: bool,
+}
+
+/// The reactor's side of the request rings, and the in-flight budget per worker.
+pub struct Router<V: Variant> {
+    producers: Vec<V::Producer<Request>>,
+    /// Requests pushed to each worker and not yet answered (reply popped). At most `capacity`.
+    in_flight: Vec<usize>,
+    capacity: usize,
+    /// Workers that got requests since the last publish.
+    touched: Vec<bool>,
+    /// Scratch: requests per worker of the multi-key command being checked.
+    counts: Vec<usize>,
+}
+
+impl<V: Variant> Router<V> {
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.producers.len()
+    }
+
+    /// Ring capacity (= in-flight budget) per worker.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The worker that owns `key`: slots are split into contiguous ranges, one per worker.
+    #[inline]
+    pub fn owner(&self, key: &[u8]) -> usize {
+        usize::from(slot::slot(key)) * self.producers.len() / usize::from(slot::SLOT_COUNT)
+    }
+
+    /// Whether `count` more requests may go to `worker` now.
+    #[inline]
+    pub fn has_room(&self, worker: usize, count: usize) -> bool {
+        self.in_flight[worker] + count <= self.capacity
+    }
+
+    /// Pushes (deferred) a request; the caller checked [`has_room`](Self::has_room).
+    #[inline]
+    pub fn send(&mut self, worker: usize, request: Request) {
+        debug_assert!(self.has_room(worker, 1));
+        if self.producers[worker].push_deferred(request).is_err() {
+            // The budget makes this impossible: the ring holds at most `in_flight` requests.
+            unreachable!("request ring full despite the in-flight budget");
+        }
+        self.in_flight[worker] += 1;
+        self.touched[worker] = true;
+    }
+
+    /// Resets the per-worker counts for a multi-key command.
+    pub fn clear_counts(&mut self) {
+        self.counts.iter_mut().for_each(|count| *count = 0);
+    }
+
+    /// Counts one key of a multi-key command.
+    pub fn count(&mut self, key: &[u8]) {
+        let worker = self.owner(key);
+        self.counts[worker] += 1;
+    }
+
+    /// Whether the counted keys fit in the budgets.
+    pub fn counts_fit(&self) -> Fit {
+        let mut fit = Fit::Yes;
+        for (worker, &count) in self.counts.iter().enumerate() {
+            if count > self.capacity {
+                return Fit::Never;
+            }
+            if !self.has_room(worker, count) {
+                fit = Fit::NotNow;
+            }
+        }
+        fit
+    }
+
+    /// Publishes deferred requests and wakes the workers that got some (once per iteration).
+    fn publish(&mut self, unparkers: &[Unparker]) -> u64 {
+        let mut wakeups = 0;
+        let rings = self.producers.iter_mut().zip(&mut self.touched);
+        for ((producer, touched), unparker) in rings.zip(unparkers) {
+            if std::mem::take(touched) {
+                producer.flush();
+                wakeups += u64::from(unparker.notify());
+            }
+        }
+        wakeups
+    }
+
+    fn total_in_flight(&self) -> usize {
+        self.in_flight.iter().sum()
+    }
+}
+
+/// One client connection.
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    session: Session,
+    /// `read_buf[read_start..read_end]` holds bytes not yet parsed; the rest is spare room.
+    read_buf: Vec<u8>,
+    read_start: usize,
+    read_end: usize,
+    /// `session.out[out_written..]` is not yet written.
+    out_written: usize,
+    /// The peer closed its side.
+    eof: bool,
+    /// The last read stopped before `WouldBlock`: the socket may hold more.
+    unread: bool,
+    /// Chosen from the first byte.
+    protocol: Option<Protocol>,
+    /// In the `dirty` list.
+    dirty: bool,
+}
+
+struct Slot {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+/// Startup parameters of the reactor.
+pub struct ReactorConfig {
+    /// Connections at most.
+    pub maxclients: usize,
+    /// Output bytes pending for one client before it is disconnected.
+    pub max_output_bytes: usize,
+    /// Request limits.
+    pub limits: Limits,
+    /// Largest read buffer per connection.
+    pub max_query_bytes: usize,
+}
+
+/// The reactor thread's state.
+pub struct Reactor<V: Variant> {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    signals: SignalPipe,
+    router: Router<V>,
+    replies: Vec<V::Consumer<Reply>>,
+    unparkers: Vec<Unparker>,
+    sleep: std::sync::Arc<SleepFlag>,
+    slots: Vec<Slot>,
+    free_slots: Vec<usize>,
+    /// Connections with output to write.
+    dirty: Vec<usize>,
+    /// Connections that stopped for want of budget; retried after replies arrive.
+    stalled: Vec<usize>,
+    /// Connections that used up their turn; retried next iteration without sleeping.
+    yielded: Vec<usize>,
+    info: ServerInfo,
+    config: ReactorConfig,
+    next_client_id: u64,
+    stopping: bool,
+    /// Counters (for INFO stats, later).
+    wakeups_sent: u64,
+}
+
+enum Parsed {
+    /// Needs more bytes.
+    More,
+    /// Stopped by budget; retry after replies.
+    Stalled,
+    /// Closing (QUIT, protocol error) or not RESP.
+    Closing,
+}
+
+impl<V: Variant> Reactor<V> {
+    /// Builds the reactor around a bound listener and the rings' reactor ends.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        signals: SignalPipe,
+        producers: Vec<V::Producer<Request>>,
+        replies: Vec<V::Consumer<Reply>>,
+        unparkers: Vec<Unparker>,
+        sleep: std::sync::Arc<SleepFlag>,
+        info: ServerInfo,
+        config: ReactorConfig,
+    ) -> io::Result<Reactor<V>> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let signal_fd: RawFd = signals.fd();
+        poll.registry()
+            .register(&mut SourceFd(&signal_fd), SIGNAL, Interest::READABLE)?;
+        let workers = producers.len();
+        let capacity = producers.iter().map(|p| p.capacity()).min().unwrap_or(1);
+        let capacity = capacity.min(replies.iter().map(|c| c.capacity()).min().unwrap_or(1));
+        Ok(Reactor {
+            poll,
+            listener: Some(listener),
+            signals,
+            router: Router {
+                producers,
+                in_flight: vec![0; workers],
+                capacity,
+                touched: vec![false; workers],
+                counts: vec![0; workers],
+            },
+            replies,
+            unparkers,
+            sleep,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            dirty: Vec::new(),
+            stalled: Vec::new(),
+            yielded: Vec::new(),
+            info,
+            config,
+            next_client_id: 1,
+            stopping: false,
+            wakeups_sent: 0,
+        })
+    }
+
+    /// Runs until SIGINT or SIGTERM, then drains in-flight requests (bounded) and returns.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut stop_deadline: Option<Instant> = None;
+        loop {
+            let timeout = if !self.yielded.is_empty() {
+                Some(Duration::ZERO)
+            } else if stop_deadline.is_some() {
+                Some(Duration::from_millis(10))
+            } else {
+                None
+            };
+            let sleeping = timeout != Some(Duration::ZERO);
+            let timeout = if sleeping {
+                self.sleep.prepare();
+                if self.replies.iter().any(|ring| !ring.is_empty()) {
+                    self.sleep.cancel();
+                    Some(Duration::ZERO)
+                } else {
+                    timeout
+                }
+            } else {
+                timeout
+            };
+            let polled = self.poll.poll(&mut events, timeout);
+            if sleeping {
+                self.sleep.cancel();
+            }
+            match polled {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    SIGNAL => {
+                        if self.signals.drain() && !self.stopping {
+                            eprintln!("piccolo-server: signal received, shutting down");
+                            self.begin_stop();
+                            stop_deadline = Some(Instant::now() + SHUTDOWN_DRAIN);
+                        }
+                    }
+                    Token(index) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.service_input(index);
+                        }
+                        if event.is_writable() {
+                            self.mark_dirty(index);
+                        }
+                    }
+                }
+            }
+            let got_replies = self.drain_replies();
+            if got_replies {
+                for index in std::mem::take(&mut self.stalled) {
+                    self.service_input(index);
+                }
+            }
+            for index in std::mem::take(&mut self.yielded) {
+                self.service_input(index);
+            }
+            self.wakeups_sent += self.router.publish(&self.unparkers);
+            self.write_dirty();
+            if let Some(deadline) = stop_deadline {
+                if self.router.total_in_flight() == 0 || Instant::now() >= deadline {
+                    self.write_dirty();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Stops accepting and reading; in-flight requests are still answered.
+    fn begin_stop(&mut self) {
+        self.stopping = true;
+        if let Some(mut listener) = self.listener.take() {
+            // Dropping closes the socket; deregistering first keeps epoll tidy.
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.stalled.clear();
+        self.yielded.clear();
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            let (stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    // EMFILE and friends: log and try again on the next event.
+                    eprintln!("piccolo-server: accept failed: {error}");
+                    return;
+                }
+            };
+            self.info.total_connections += 1;
+            if self.info.connected_clients >= self.config.maxclients {
+                let mut stream = stream;
+                // Best effort: the client learns why, as Redis does it.
+                let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            self.add_connection(stream, peer);
+        }
+    }
+
+    fn add_connection(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        let index = match self.free_slots.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: None,
+                });
+                self.slots.len() - 1
+            }
+        };
+        let Ok(index_u32) = u32::try_from(index) else {
+            return;
+        };
+        if let Err(error) = self.poll.registry().register(
+            &mut stream,
+            Token(index),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            eprintln!("piccolo-server: cannot register {peer}: {error}");
+            self.free_slots.push(index);
+            return;
+        }
+        let slot = &mut self.slots[index];
+        slot.generation = slot.generation.wrapping_add(1);
+        let client_id = self.next_client_id;
+        self.next_client_id += 1;
+        slot.conn = Some(Conn {
+            stream,
+            peer,
+            session: Session {
+                id: ConnId {
+                    index: index_u32,
+                    generation: slot.generation,
+                },
+                client_id,
+                order: Order::default(),
+                out: Vec::new(),
+                name: None,
+                closing: false,
+            },
+            read_buf: Vec::new(),
+            read_start: 0,
+            read_end: 0,
+            out_written: 0,
+            eof: false,
+            unread: true,
+            protocol: None,
+            dirty: false,
+        });
+        self.info.connected_clients += 1;
+    }
+
+    fn close(&mut self, index: usize, reason: Option<&str>) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let Some(mut conn) = slot.conn.take() else {
+            return;
+        };
+        if let Some(reason) = reason {
+            eprintln!("piccolo-server: closing {}: {reason}", conn.peer);
+        }
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.free_slots.push(index);
+        self.info.connected_clients -= 1;
+        // In-flight replies for this connection come back with a stale generation and are
+        // dropped in `drain_replies`.
+    }
+
+    fn mark_dirty(&mut self, index: usize) {
+        if let Some(Some(conn)) = self.slots.get_mut(index).map(|slot| slot.conn.as_mut()) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(index);
+            }
+        }
+    }
+
+    /// Parses what is buffered and reads more, until the socket is drained, the connection
+    /// stalls, or its turn is over.
+    fn service_input(&mut self, index: usize) {
+        if self.stopping {
+            return;
+        }
+        let mut reads = 0;
+        loop {
+            match self.parse_buffered(index) {
+                Parsed::More => {}
+                Parsed::Stalled => {
+                    self.stalled.push(index);
+                    break;
+                }
+                Parsed::Closing => break,
+            }
+            let Some(conn) = self
+                .slots
+                .get_mut(index)
+                .and_then(|slot| slot.conn.as_mut())
+            else {
+                return;
+            };
+            if conn.eof {
+                break;
+            }
+            if reads == READS_PER_TURN {
+                self.yielded.push(index);
+                break;
+            }
+            reads += 1;
+            match read_some(conn, self.config.max_query_bytes) {
+                Ok(ReadResult::Data) => {}
+                Ok(ReadResult::WouldBlock) => {
+                    conn.unread = false;
+                    break;
+                }
+                Ok(ReadResult::Eof) => {
+                    conn.eof = true;
+                }
+                Ok(ReadResult::TooBig) => {
+                    self.close(index, Some("query buffer limit exceeded"));
+                    return;
+                }
+                Err(error) => {
+                    let reason = format!("read error: {error}");
+                    self.close(index, Some(&reason));
+                    return;
+                }
+            }
+        }
+        self.mark_dirty(index);
+    }
+
+    /// Parses and dispatches buffered commands.
+    fn parse_buffered(&mut self, index: usize) -> Parsed {
+        let Some(conn) = self
+            .slots
+            .get_mut(index)
+            .and_then(|slot| slot.conn.as_mut())
+        else {
+            return Parsed::Closing;
+        };
+        if conn.session.closing {
+            return Parsed::Closing;
+        }
+        if conn.protocol.is_none() && conn.read_end > conn.read_start {
+            let protocol = detect(conn.read_buf[conn.read_start]);
+            conn.protocol = Some(protocol);
+            if protocol == Protocol::Capnp {
+                // Cap'n Proto on the port is left for later: refuse clearly.
+                eprintln!(
+                    "piccolo-server: closing {}: Cap'n Proto is not served yet",
+                    conn.peer
+                );
+                conn.session.closing = true;
+                return Parsed::Closing;
+            }
+        }
+        let buffer = std::mem::take(&mut conn.read_buf);
+        let mut start = conn.read_start;
+        let end = conn.read_end;
+        let limits = self.info.limits;
+        let mut result = Parsed::More;
+        while start < end {
+            if conn.session.order.len() >= MAX_IN_FLIGHT_PER_CONN {
+                result = Parsed::Stalled;
+                break;
+            }
+            match resp::parse(&buffer[start..end], &limits) {
+                Ok(None) => break,
+                Ok(Some((command, used))) => {
+                    if !command.is_empty() {
+                        let outcome =
+                            dispatch(&command, &mut conn.session, &mut self.router, &self.info);
+                        if outcome == Dispatch::Blocked {
+                            result = Parsed::Stalled;
+                            break;
+                        }
+                    }
+                    start += used;
+                    if conn.session.closing {
+                        result = Parsed::Closing;
+                        break;
+                    }
+                }
+                Err(error) => {
+                    eprintln!("piccolo-server: closing {}: {error}", conn.peer);
+                    let session = &mut conn.session;
+                    session
+                        .order
+                        .local(&mut session.out, |out| error.write_reply(out));
+                    session.closing = true;
+                    result = Parsed::Closing;
+                    break;
+                }
+            }
+        }
+        conn.read_buf = buffer;
+        conn.read_start = start;
+        if start == end {
+            conn.read_start = 0;
+            conn.read_end = 0;
+        }
+        result
+    }
+
+    /// Pops every reply and files it; returns whether any arrived.
+    fn drain_replies(&mut self) -> bool {
+        let mut any = false;
+        for worker in 0..self.replies.len() {
+            let slots = &mut self.slots;
+            let dirty = &mut self.dirty;
+            let in_flight = &mut self.router.in_flight[worker];
+            let count = self.replies[worker].pop_batch(usize::MAX, |reply: Reply| {
+                *in_flight -= 1;
+                let index = reply.conn.index as usize;
+                let Some(slot) = slots.get_mut(index) else {
+                    return;
+                };
+                if slot.generation != reply.conn.generation {
+                    return;
+                }
+                let Some(conn) = slot.conn.as_mut() else {
+                    return;
+                };
+                let session = &mut conn.session;
+                if session.order.deliver(reply, &mut session.out) && !conn.dirty {
+                    conn.dirty = true;
+                    dirty.push(index);
+                }
+            });
+            any |= count > 0;
+        }
+        any
+    }
+
+    /// Writes pending output of every dirty connection; closes those that are done or that
+    /// exceed the output bound.
+    fn write_dirty(&mut self) {
+        for index in std::mem::take(&mut self.dirty) {
+            let Some(conn) = self
+                .slots
+                .get_mut(index)
+                .and_then(|slot| slot.conn.as_mut())
+            else {
+                continue;
+            };
+            conn.dirty = false;
+            let mut failed = None;
+            while conn.out_written < conn.session.out.len() {
+                match conn.stream.write(&conn.session.out[conn.out_written..]) {
+                    Ok(0) => {
+                        failed = Some("write returned 0".to_string());
+                        break;
+                    }
+                    Ok(written) => conn.out_written += written,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => {
+                        failed = Some(format!("write error: {error}"));
+                        break;
+                    }
+                }
+            }
+            if let Some(reason) = failed {
+                self.close(index, Some(&reason));
+                continue;
+            }
+            if conn.out_written == conn.session.out.len() {
+                conn.session.out.clear();
+                conn.out_written = 0;
+                if conn.session.out.capacity() > OUT_KEEP_BYTES {
+                    conn.session.out.shrink_to(OUT_KEEP_BYTES);
+                }
+                let done_reading = conn.session.closing || conn.eof;
+                if done_reading && conn.session.order.is_empty() {
+                    self.close(index, None);
+                }
+                continue;
+            }
+            let pending = conn.session.out.len() - conn.out_written;
+            if pending > self.config.max_output_bytes {
+                let reason = format!(
+                    "output buffer of {pending} bytes exceeds the limit of {} (client not reading)",
+                    self.config.max_output_bytes
+                );
+                self.close(index, Some(&reason));
+                continue;
+            }
+            // Compact now and then so a slow reader's buffer does not only grow.
+            if conn.out_written > OUT_KEEP_BYTES && conn.out_written * 2 > conn.session.out.len() {
+                conn.session.out.drain(..conn.out_written);
+                conn.out_written = 0;
+            }
+        }
+    }
+
+    /// Wake-ups the reactor sent to workers (for INFO stats, later).
+    pub fn wakeups_sent(&self) -> u64 {
+        self.wakeups_sent
+    }
+}
+
+enum ReadResult {
+    Data,
+    WouldBlock,
+    Eof,
+    TooBig,
+}
+
+/// One `read` into the connection's buffer, growing or compacting it as needed.
+fn read_some(conn: &mut Conn, max_query_bytes: usize) -> io::Result<ReadResult> {
+    if conn.read_start > 0 && conn.read_end == conn.read_buf.len() {
+        conn.read_buf.copy_within(conn.read_start..conn.read_end, 0);
+        conn.read_end -= conn.read_start;
+        conn.read_start = 0;
+    }
+    if conn.read_end == conn.read_buf.len() {
+        if conn.read_buf.len() >= max_query_bytes {
+            return Ok(ReadResult::TooBig);
+        }
+        let grown = (conn.read_buf.len() * 2)
+            .max(READ_CHUNK_BYTES)
+            .min(max_query_bytes);
+        conn.read_buf.resize(grown, 0);
+    }
+    loop {
+        match conn.stream.read(&mut conn.read_buf[conn.read_end..]) {
+            Ok(0) => return Ok(ReadResult::Eof),
+            Ok(read) => {
+                conn.read_end += read;
+                return Ok(ReadResult::Data);
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(ReadResult::WouldBlock);
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}

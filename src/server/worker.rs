@@ -1,0 +1,299 @@
+//! A worker: one pinned thread that owns one [`Shard`] and touches it alone.
+//!
+//! The loop: drain a batch of [`Request`]s from the request ring (one `pop_batch`), read the
+//! clock once for the batch, execute each request on the shard, push each [`Reply`] deferred
+//! into the reply ring, publish the batch with one `flush`, and wake the reactor through its
+//! [`SleepFlag`] and `mio::Waker` only if it announced that it sleeps: at most one wake-up per
+//! batch. When the ring is empty the worker spins briefly, then parks ([`Parker::wait_timeout`]);
+//! every `IDLE_TICK` it wakes on its own to run a bounded step of active expiry and of the
+//! cleaner. An empty shard parks without a timeout, so an idle server uses no CPU.
+//!
+//! Never blocks on a full reply ring: the reactor keeps at most `capacity` requests in flight
+//! per worker (counted from push to reply), so the reply ring always has room.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use piccolo_queues::park::{Parker, SleepFlag, Unparker};
+use piccolo_queues::{RingConsumer, RingProducer, Variant};
+
+use super::message::{Bytes, Op, Reply, ReplyKind, Request, set_flags};
+use crate::store::{Condition, Config, Expiry, SetOptions, Shard, StoreError};
+
+/// Most requests taken from the ring in one batch (one clock read, one flush, one wake-up).
+pub const BATCH_MAX: usize = 256;
+/// Spins before parking (each one `spin_loop` hint plus a look at the ring).
+pub const SPINS_BEFORE_PARK: u32 = 200;
+/// How often an idle worker with keys wakes up for expiry and cleaning.
+pub const IDLE_TICK: Duration = Duration::from_millis(100);
+/// Records looked at by one active-expiry step.
+pub const EXPIRE_STEP_WORK: usize = 2000;
+/// Bytes of a victim segment one cleaner step may walk.
+pub const CLEAN_STEP_BYTES: usize = 64 * 1024;
+
+/// What a worker thread owns.
+pub struct Worker<V: Variant> {
+    /// Requests from the reactor.
+    pub requests: V::Consumer<Request>,
+    /// Replies to the reactor.
+    pub replies: V::Producer<Reply>,
+    /// The reactor's sleep announcement (it sleeps in `mio::Poll::poll`).
+    pub reactor_sleep: Arc<SleepFlag>,
+    /// Wakes the reactor.
+    pub reactor_waker: Arc<mio::Waker>,
+    /// Set by the reactor thread when the server stops.
+    pub shutdown: Arc<AtomicBool>,
+}
+
+/// The current Unix time in ms.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+impl<V: Variant> Worker<V> {
+    /// Runs the worker loop on the calling thread until shutdown. Sends the thread's
+    /// [`Unparker`] through `ready` first, so the reactor can wake it.
+    pub fn run(mut self, ready: std::sync::mpsc::Sender<Unparker>) {
+        let parker = Parker::new();
+        // The receiver waits for this; if it is gone the server is failing to start anyway.
+        let _ = ready.send(parker.unparker(std::thread::current()));
+        drop(ready);
+        let mut shard = Shard::new(Config::default());
+        let mut last_maintenance_ms = unix_now_ms();
+        loop {
+            let now_ms = unix_now_ms();
+            let replies = &mut self.replies;
+            let shard_ref = &mut shard;
+            let count = self.requests.pop_batch(BATCH_MAX, |request| {
+                let reply = execute(shard_ref, request, now_ms);
+                push_reply(replies, reply);
+            });
+            if count > 0 {
+                self.replies.flush();
+                if self.reactor_sleep.should_wake() {
+                    // A failed wake (the reactor is gone) leaves nothing to do here.
+                    let _ = self.reactor_waker.wake();
+                }
+                if shard.needs_cleaning() {
+                    shard.clean_step(CLEAN_STEP_BYTES);
+                }
+                if now_ms.saturating_sub(last_maintenance_ms) >= IDLE_TICK.as_millis() as u64 {
+                    shard.expire_step(now_ms, EXPIRE_STEP_WORK);
+                    last_maintenance_ms = now_ms;
+                }
+                continue;
+            }
+            if self.shutdown.load(Ordering::Acquire) {
+                break;
+            }
+            let requests = &self.requests;
+            let shutdown = &self.shutdown;
+            let ready = || !requests.is_empty() || shutdown.load(Ordering::Acquire);
+            if shard.is_empty() {
+                parker.wait(SPINS_BEFORE_PARK, ready);
+                continue;
+            }
+            if !parker.wait_timeout(SPINS_BEFORE_PARK, IDLE_TICK, ready) {
+                // Idle for a tick: bounded maintenance, then back to waiting.
+                let now_ms = unix_now_ms();
+                shard.expire_step(now_ms, EXPIRE_STEP_WORK);
+                if shard.needs_cleaning() {
+                    shard.clean_step(CLEAN_STEP_BYTES);
+                }
+                last_maintenance_ms = now_ms;
+            }
+        }
+    }
+}
+
+/// Pushes a reply; the reactor's in-flight bound guarantees room, so the loop below only runs
+/// if that invariant is broken (it then waits for the reactor rather than losing the reply).
+#[inline]
+fn push_reply<P: RingProducer<Reply>>(replies: &mut P, reply: Reply) {
+    let mut reply = reply;
+    loop {
+        match replies.push_deferred(reply) {
+            Ok(()) => return,
+            Err(back) => {
+                debug_assert!(false, "reply ring full: the in-flight bound is broken");
+                if replies.is_abandoned() {
+                    return;
+                }
+                replies.flush();
+                std::thread::yield_now();
+                reply = back;
+            }
+        }
+    }
+}
+
+fn error_reply(request: &Request, message: &str) -> Reply {
+    let mut reply = Reply::to(request, ReplyKind::Error);
+    reply.data = Bytes::copy_from(message.as_bytes());
+    reply
+}
+
+fn store_error(request: &Request, error: StoreError) -> Reply {
+    error_reply(request, &error.to_string())
+}
+
+fn integer(request: &Request, value: i64) -> Reply {
+    let mut reply = Reply::to(request, ReplyKind::Integer);
+    reply.int = value;
+    reply
+}
+
+fn bulk_or_nil(request: &Request, value: Option<&[u8]>) -> Reply {
+    match value {
+        Some(bytes) => {
+            let mut reply = Reply::to(request, ReplyKind::Bulk);
+            reply.data = Bytes::copy_from(bytes);
+            reply
+        }
+        None => Reply::to(request, ReplyKind::Nil),
+    }
+}
+
+/// `now_ms + delta_ms` as a deadline, or `None` when it leaves the `i64` range (Redis's
+/// "invalid expire time"). A result at or before now is clamped to 0, which deletes.
+fn deadline_from(now_ms: u64, delta_ms: i64) -> Option<u64> {
+    let deadline = (now_ms as i64).checked_add(delta_ms)?;
+    Some(deadline.max(0) as u64)
+}
+
+/// Executes one request on the shard. Pure apart from the shard: the time is passed in.
+pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
+    let hash = request.hash;
+    let key = request.key.as_slice();
+    match request.op {
+        Op::Get => {
+            let value = shard.get(hash, key, now_ms);
+            bulk_or_nil(&request, value.map(|value| value.bytes))
+        }
+        Op::GetDel => {
+            let value = shard.get_delete(hash, key, now_ms);
+            bulk_or_nil(&request, value.map(|value| value.bytes))
+        }
+        Op::Set => execute_set(shard, &request, now_ms),
+        Op::Exists => integer(&request, i64::from(shard.exists(hash, key, now_ms))),
+        Op::Del => integer(&request, i64::from(shard.delete(hash, key, now_ms))),
+        Op::StrLen => integer(&request, shard.strlen(hash, key, now_ms) as i64),
+        Op::PTtl => integer(&request, shard.ttl_ms(hash, key, now_ms)),
+        Op::Ttl => {
+            let ttl_ms = shard.ttl_ms(hash, key, now_ms);
+            // Redis rounds to the nearest second: (ttl + 500) / 1000.
+            let ttl = if ttl_ms < 0 {
+                ttl_ms
+            } else {
+                ttl_ms.saturating_add(500) / 1000
+            };
+            integer(&request, ttl)
+        }
+        Op::Type => {
+            let mut reply = Reply::to(&request, ReplyKind::Simple);
+            let name: &[u8] = if shard.exists(hash, key, now_ms) {
+                b"string"
+            } else {
+                b"none"
+            };
+            reply.data = Bytes::copy_from(name);
+            reply
+        }
+        Op::IncrBy => match shard.incr_by(hash, key, request.number, now_ms) {
+            Ok(counter) => integer(&request, counter.value),
+            Err(error) => store_error(&request, error),
+        },
+        Op::DecrBy => match shard.decr_by(hash, key, request.number, now_ms) {
+            Ok(counter) => integer(&request, counter.value),
+            Err(error) => store_error(&request, error),
+        },
+        Op::Append => match shard.append(hash, key, request.value.as_slice(), now_ms) {
+            Ok(appended) => integer(&request, appended.len as i64),
+            Err(error) => store_error(&request, error),
+        },
+        Op::Expire => {
+            let Some(deadline_ms) = deadline_from(now_ms, request.number) else {
+                let name = if request.flags & 1 == 1 {
+                    "pexpire"
+                } else {
+                    "expire"
+                };
+                return error_reply(
+                    &request,
+                    &format!("ERR invalid expire time in '{name}' command"),
+                );
+            };
+            match shard.expire_at(hash, key, deadline_ms, now_ms) {
+                Ok(found) => integer(&request, i64::from(found.is_some())),
+                Err(error) => store_error(&request, error),
+            }
+        }
+        Op::Persist => integer(
+            &request,
+            i64::from(shard.persist(hash, key, now_ms).is_some()),
+        ),
+        Op::DbSize => integer(&request, shard.len() as i64),
+        Op::Flush => {
+            shard.flush();
+            Reply::to(&request, ReplyKind::Ok)
+        }
+    }
+}
+
+fn execute_set(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
+    let flags = request.flags;
+    let condition = match flags & set_flags::CONDITION_MASK {
+        set_flags::IF_ABSENT => Condition::IfAbsent,
+        set_flags::IF_PRESENT => Condition::IfPresent,
+        set_flags::IF_EQUAL => Condition::IfValueEquals(request.extra.as_deref().unwrap_or(&[])),
+        _ => Condition::Always,
+    };
+    let expiry = match flags & set_flags::EXPIRY_MASK {
+        set_flags::EXPIRY_KEEP => Expiry::Keep,
+        set_flags::EXPIRY_IN_MS => match deadline_from(now_ms, request.number) {
+            Some(deadline_ms) => Expiry::At(deadline_ms),
+            None => {
+                let name = match flags & set_flags::NAME_MASK {
+                    set_flags::NAME_SETEX => "setex",
+                    set_flags::NAME_PSETEX => "psetex",
+                    _ => "set",
+                };
+                return error_reply(
+                    request,
+                    &format!("ERR invalid expire time in '{name}' command"),
+                );
+            }
+        },
+        set_flags::EXPIRY_AT_MS => Expiry::At(request.number.max(0) as u64),
+        _ => Expiry::Clear,
+    };
+    let return_old = flags & set_flags::RETURN_OLD != 0;
+    let options = SetOptions {
+        condition,
+        expiry,
+        return_old,
+    };
+    match shard.set(
+        request.hash,
+        request.key.as_slice(),
+        request.value.as_slice(),
+        options,
+        now_ms,
+    ) {
+        Err(error) => store_error(request, error),
+        Ok(outcome) => {
+            if flags & set_flags::REPLY_INTEGER != 0 {
+                integer(request, i64::from(outcome.stored))
+            } else if return_old {
+                bulk_or_nil(request, outcome.old.as_deref())
+            } else if outcome.stored {
+                Reply::to(request, ReplyKind::Ok)
+            } else {
+                Reply::to(request, ReplyKind::Nil)
+            }
+        }
+    }
+}

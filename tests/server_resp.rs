@@ -1,0 +1,711 @@
+//! Integration tests of `piccolo-server` over RESP: each test starts the real binary on an
+//! ephemeral port (`--addr 127.0.0.1:0`; the server logs the bound address) and talks to it with
+//! the minimal RESP client below. Every wait is bounded; the child is killed when a test fails
+//! (the `Server` guard's `Drop`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+// ----- the server under test ------------------------------------------------------------------
+
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_piccolo-server"))
+            .args(["--addr", "127.0.0.1:0", "--no-pin"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start piccolo-server");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split(" listening on ").nth(1) {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = addr_tx.send(addr);
+                }
+                log_writer.lock().unwrap().push(line);
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            log,
+        };
+        let addr = addr_rx
+            .recv_timeout(TIMEOUT)
+            .expect("the server logs its address at start");
+        server.addr = addr.parse().expect("a socket address");
+        server
+    }
+
+    fn connect(&self) -> Client {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: `kill` has no memory-safety preconditions; the pid is our live child's.
+        let result = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(result, 0, "kill failed");
+    }
+
+    /// Waits (bounded) for the process to exit.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log_contains(&self, needle: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains(needle))
+    }
+
+    fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while !self.log_contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no log line containing {needle:?}; log: {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+// ----- a minimal RESP client ------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Value>>),
+}
+
+fn ok() -> Value {
+    Value::Simple("OK".into())
+}
+fn nil() -> Value {
+    Value::Bulk(None)
+}
+fn bulk(bytes: &[u8]) -> Value {
+    Value::Bulk(Some(bytes.to_vec()))
+}
+fn int(value: i64) -> Value {
+    Value::Int(value)
+}
+fn err(text: &str) -> Value {
+    Value::Error(text.into())
+}
+
+fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+struct Client {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    fn cmd(&mut self, args: &[&str]) -> Value {
+        let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+        self.send(&encode(&args));
+        self.read()
+    }
+
+    fn read(&mut self) -> Value {
+        self.try_read().expect("a reply")
+    }
+
+    fn try_read(&mut self) -> Option<Value> {
+        let mut line = Vec::new();
+        self.reader.read_until(b'\n', &mut line).ok()?;
+        if line.len() < 3 || !line.ends_with(b"\r\n") {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+        Some(match line[0] {
+            b'+' => Value::Simple(text),
+            b'-' => Value::Error(text),
+            b':' => Value::Int(text.parse().ok()?),
+            b'$' => {
+                let len: i64 = text.parse().ok()?;
+                if len < 0 {
+                    Value::Bulk(None)
+                } else {
+                    let mut body = vec![0; len as usize + 2];
+                    self.reader.read_exact(&mut body).ok()?;
+                    body.truncate(len as usize);
+                    Value::Bulk(Some(body))
+                }
+            }
+            b'*' => {
+                let len: i64 = text.parse().ok()?;
+                if len < 0 {
+                    Value::Array(None)
+                } else {
+                    let mut items = Vec::new();
+                    for _ in 0..len {
+                        items.push(self.try_read()?);
+                    }
+                    Value::Array(Some(items))
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// True once the server has closed the connection (reads EOF or an error within the
+    /// timeout).
+    fn closed_by_server(&mut self) -> bool {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match self.reader.read(&mut buffer) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(error) => return error.kind() != std::io::ErrorKind::WouldBlock,
+            }
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so failures replay.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+// ----- tests ----------------------------------------------------------------------------------
+
+#[test]
+fn ping_get_set_end_to_end() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    assert_eq!(client.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(client.cmd(&["ping", "hi"]), bulk(b"hi"));
+    assert_eq!(client.cmd(&["SET", "greeting", "hello"]), ok());
+    assert_eq!(client.cmd(&["GET", "greeting"]), bulk(b"hello"));
+    assert_eq!(client.cmd(&["GET", "missing"]), nil());
+    let big = "x".repeat(100_000);
+    assert_eq!(client.cmd(&["SET", "big", &big]), ok());
+    assert_eq!(client.cmd(&["GET", "big"]), bulk(big.as_bytes()));
+    // Another connection sees the same data (routing by key, not by connection).
+    let mut other = server.connect();
+    assert_eq!(other.cmd(&["GET", "greeting"]), bulk(b"hello"));
+}
+
+#[test]
+fn every_command_with_errors_and_edge_cases() {
+    let server = Server::start(&["--workers", "3"]);
+    let mut c = server.connect();
+    // Connection commands.
+    assert_eq!(c.cmd(&["ECHO", "e"]), bulk(b"e"));
+    assert_eq!(
+        c.cmd(&["ECHO"]),
+        err("ERR wrong number of arguments for 'echo' command")
+    );
+    assert_eq!(c.cmd(&["SELECT", "0"]), ok());
+    assert_eq!(c.cmd(&["SELECT", "1"]), err("ERR DB index is out of range"));
+    assert_eq!(
+        c.cmd(&["HELLO", "3"]),
+        err("NOPROTO sorry, this protocol version is not supported")
+    );
+    let Value::Array(Some(hello)) = c.cmd(&["HELLO", "2"]) else {
+        panic!("HELLO 2 is an array")
+    };
+    assert_eq!(hello[4], bulk(b"proto"));
+    assert_eq!(hello[5], int(2));
+    assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), nil());
+    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "tester"]), ok());
+    assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), bulk(b"tester"));
+    assert!(matches!(c.cmd(&["CLIENT", "ID"]), Value::Int(id) if id > 0));
+    assert_eq!(c.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "test"]), ok());
+    assert!(matches!(c.cmd(&["COMMAND", "COUNT"]), Value::Int(n) if n > 30));
+    assert_eq!(c.cmd(&["COMMAND", "DOCS"]), Value::Array(Some(vec![])));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "save"]),
+        Value::Array(Some(vec![bulk(b"save"), bulk(b"")]))
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "appendonly"]),
+        Value::Array(Some(vec![bulk(b"appendonly"), bulk(b"no")]))
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "no-such-thing"]),
+        Value::Array(Some(vec![]))
+    );
+    let Value::Bulk(Some(info)) = c.cmd(&["INFO"]) else {
+        panic!("INFO is a bulk string")
+    };
+    assert!(String::from_utf8_lossy(&info).contains("connected_clients:1"));
+    assert_eq!(
+        c.cmd(&["NOSUCH", "a", "b"]),
+        err("ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' ")
+    );
+    assert_eq!(
+        c.cmd(&["SCAN", "0"]),
+        err("ERR unknown command 'SCAN', with args beginning with: '0' ")
+    );
+    assert_eq!(
+        c.cmd(&["GET"]),
+        err("ERR wrong number of arguments for 'get' command")
+    );
+
+    // SET and its options.
+    assert_eq!(c.cmd(&["SET", "k", "v", "NX"]), ok());
+    assert_eq!(c.cmd(&["SET", "k", "w", "NX"]), nil());
+    assert_eq!(c.cmd(&["SET", "absent", "w", "XX"]), nil());
+    assert_eq!(c.cmd(&["SET", "k", "w", "XX", "GET"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["SET", "k", "x", "IFEQ", "nope"]), nil());
+    assert_eq!(c.cmd(&["SET", "k", "x", "IFEQ", "w"]), ok());
+    assert_eq!(c.cmd(&["GET", "k"]), bulk(b"x"));
+    assert_eq!(
+        c.cmd(&["SET", "k", "v", "NX", "XX"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        c.cmd(&["SET", "k", "v", "EX", "abc"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        c.cmd(&["SET", "k", "v", "EX", "0"]),
+        err("ERR invalid expire time in 'set' command")
+    );
+    assert_eq!(c.cmd(&["SET", "k", "v", "EX", "100"]), ok());
+    assert!(matches!(c.cmd(&["TTL", "k"]), Value::Int(99 | 100)));
+    assert_eq!(c.cmd(&["SET", "k", "v2", "KEEPTTL"]), ok());
+    assert!(matches!(c.cmd(&["PTTL", "k"]), Value::Int(ms) if ms > 90_000 && ms <= 100_000));
+    assert_eq!(c.cmd(&["PERSIST", "k"]), int(1));
+    assert_eq!(c.cmd(&["PERSIST", "k"]), int(0));
+    assert_eq!(c.cmd(&["TTL", "k"]), int(-1));
+    assert_eq!(c.cmd(&["TTL", "absent"]), int(-2));
+    assert_eq!(c.cmd(&["SET", "short", "v", "PX", "50"]), ok());
+    std::thread::sleep(Duration::from_millis(120));
+    assert_eq!(c.cmd(&["GET", "short"]), nil());
+    assert_eq!(c.cmd(&["SET", "past", "v", "PXAT", "1"]), ok());
+    assert_eq!(c.cmd(&["EXISTS", "past"]), int(0));
+    assert_eq!(c.cmd(&["SETNX", "nx", "1"]), int(1));
+    assert_eq!(c.cmd(&["SETNX", "nx", "2"]), int(0));
+    assert_eq!(c.cmd(&["SETEX", "se", "100", "v"]), ok());
+    assert!(matches!(c.cmd(&["TTL", "se"]), Value::Int(99 | 100)));
+    assert_eq!(
+        c.cmd(&["SETEX", "se", "-1", "v"]),
+        err("ERR invalid expire time in 'setex' command")
+    );
+    assert_eq!(c.cmd(&["PSETEX", "pse", "100000", "v"]), ok());
+    assert_eq!(
+        c.cmd(&["PSETEX", "pse", "0", "v"]),
+        err("ERR invalid expire time in 'psetex' command")
+    );
+    assert_eq!(c.cmd(&["GETDEL", "nx"]), bulk(b"1"));
+    assert_eq!(c.cmd(&["GETDEL", "nx"]), nil());
+
+    // Counters, strings, expiry.
+    assert_eq!(c.cmd(&["INCR", "n"]), int(1));
+    assert_eq!(c.cmd(&["INCRBY", "n", "41"]), int(42));
+    assert_eq!(c.cmd(&["DECR", "n"]), int(41));
+    assert_eq!(c.cmd(&["DECRBY", "n", "40"]), int(1));
+    assert_eq!(
+        c.cmd(&["INCRBY", "n", "x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        c.cmd(&["INCR", "k"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(c.cmd(&["SET", "max", &i64::MAX.to_string()]), ok());
+    assert_eq!(
+        c.cmd(&["INCR", "max"]),
+        err("ERR increment or decrement would overflow")
+    );
+    assert_eq!(
+        c.cmd(&["DECRBY", "n", &i64::MIN.to_string()]),
+        err("ERR decrement would overflow")
+    );
+    assert_eq!(c.cmd(&["APPEND", "s", "ab"]), int(2));
+    assert_eq!(c.cmd(&["APPEND", "s", "cd"]), int(4));
+    assert_eq!(c.cmd(&["STRLEN", "s"]), int(4));
+    assert_eq!(c.cmd(&["STRLEN", "absent"]), int(0));
+    assert_eq!(c.cmd(&["TYPE", "s"]), Value::Simple("string".into()));
+    assert_eq!(c.cmd(&["TYPE", "absent"]), Value::Simple("none".into()));
+    assert_eq!(c.cmd(&["EXPIRE", "s", "100"]), int(1));
+    assert!(matches!(c.cmd(&["TTL", "s"]), Value::Int(99 | 100)));
+    assert_eq!(c.cmd(&["PEXPIRE", "s", "100000"]), int(1));
+    assert_eq!(c.cmd(&["EXPIRE", "absent", "100"]), int(0));
+    assert_eq!(
+        c.cmd(&["EXPIRE", "s", "x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        c.cmd(&["EXPIRE", "s", &i64::MAX.to_string()]),
+        err("ERR invalid expire time in 'expire' command")
+    );
+    assert_eq!(c.cmd(&["EXPIRE", "s", "0"]), int(1));
+    assert_eq!(c.cmd(&["EXISTS", "s"]), int(0));
+
+    // Multi-key commands, split across the workers and joined.
+    assert_eq!(c.cmd(&["FLUSHALL"]), ok());
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    let keys: Vec<String> = (0..50).map(|i| format!("multi:{i}")).collect();
+    let mut mset = vec!["MSET"];
+    let values: Vec<String> = (0..50).map(|i| format!("value-{i}")).collect();
+    for (key, value) in keys.iter().zip(&values) {
+        mset.push(key);
+        mset.push(value);
+    }
+    assert_eq!(c.cmd(&mset), ok());
+    assert_eq!(c.cmd(&["DBSIZE"]), int(50));
+    let mut mget = vec!["MGET"];
+    mget.extend(keys.iter().map(String::as_str));
+    mget.push("absent");
+    let expected: Vec<Value> = values
+        .iter()
+        .map(|value| bulk(value.as_bytes()))
+        .chain([nil()])
+        .collect();
+    assert_eq!(c.cmd(&mget), Value::Array(Some(expected)));
+    let mut exists = vec!["EXISTS"];
+    exists.extend(keys.iter().map(String::as_str));
+    exists.push("absent");
+    exists.push("multi:0");
+    assert_eq!(c.cmd(&exists), int(51));
+    let mut del = vec!["DEL"];
+    del.extend(keys.iter().take(25).map(String::as_str));
+    assert_eq!(c.cmd(&del), int(25));
+    let mut unlink = vec!["UNLINK"];
+    unlink.extend(keys.iter().map(String::as_str));
+    assert_eq!(c.cmd(&unlink), int(25));
+    assert_eq!(
+        c.cmd(&["MSET", "a"]),
+        err("ERR wrong number of arguments for 'mset' command")
+    );
+    assert_eq!(c.cmd(&["FLUSHDB"]), ok());
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+
+    // Inline commands (telnet), then QUIT closes after its +OK.
+    c.send(b"SET inline \"two words\"\r\nGET inline\r\n");
+    assert_eq!(c.read(), ok());
+    assert_eq!(c.read(), bulk(b"two words"));
+    assert_eq!(c.cmd(&["QUIT"]), ok());
+    assert!(c.closed_by_server());
+}
+
+#[test]
+fn consistency_across_many_connections() {
+    let server = Server::start(&["--workers", "4"]);
+    let threads: Vec<_> = (0..4u64)
+        .map(|thread| {
+            let mut clients: Vec<Client> = (0..4).map(|_| server.connect()).collect();
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (thread + 1));
+                let mut model: HashMap<String, String> = HashMap::new();
+                for step in 0..3000 {
+                    let key = format!("t{thread}:key:{}", rng.below(200));
+                    let client = &mut clients[rng.below(4) as usize];
+                    match rng.below(3) {
+                        0 => {
+                            let value = format!("v{step}");
+                            assert_eq!(client.cmd(&["SET", &key, &value]), ok());
+                            model.insert(key, value);
+                        }
+                        1 => {
+                            let expected = match model.get(&key) {
+                                Some(value) => bulk(value.as_bytes()),
+                                None => nil(),
+                            };
+                            assert_eq!(client.cmd(&["GET", &key]), expected, "GET {key}");
+                        }
+                        _ => {
+                            let existed = model.remove(&key).is_some();
+                            assert_eq!(client.cmd(&["DEL", &key]), int(i64::from(existed)));
+                        }
+                    }
+                }
+                model.len()
+            })
+        })
+        .collect();
+    let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let mut client = server.connect();
+    assert_eq!(client.cmd(&["DBSIZE"]), int(total as i64));
+}
+
+#[test]
+fn pipelined_mixed_commands_come_back_in_order() {
+    let workers = 4;
+    let server = Server::start(&["--workers", "4"]);
+    let mut client = server.connect();
+    let mut rng = Rng(42);
+    let mut model: HashMap<String, i64> = HashMap::new();
+    let mut requests = Vec::new();
+    let mut expected = Vec::new();
+    let mut owners_seen = [false; 4];
+    for step in 0..10_000 {
+        let key = format!("p:{}", rng.below(500));
+        let slot = usize::from(piccolo::proto::slot::slot(key.as_bytes()));
+        owners_seen[slot * workers / 16384] = true;
+        match rng.below(6) {
+            0 => {
+                requests.push(encode(&[
+                    b"SET",
+                    key.as_bytes(),
+                    step.to_string().as_bytes(),
+                ]));
+                model.insert(key, step);
+                expected.push(ok());
+            }
+            1 => {
+                requests.push(encode(&[b"GET", key.as_bytes()]));
+                expected.push(match model.get(&key) {
+                    Some(value) => bulk(value.to_string().as_bytes()),
+                    None => nil(),
+                });
+            }
+            2 => {
+                requests.push(encode(&[b"INCR", key.as_bytes()]));
+                let value = model.entry(key).or_insert(0);
+                *value += 1;
+                expected.push(int(*value));
+            }
+            3 => {
+                requests.push(encode(&[b"DEL", key.as_bytes()]));
+                expected.push(int(i64::from(model.remove(&key).is_some())));
+            }
+            4 => {
+                let other = format!("p:{}", rng.below(500));
+                requests.push(encode(&[b"MGET", key.as_bytes(), other.as_bytes()]));
+                let item = |key: &String| match model.get(key) {
+                    Some(value) => bulk(value.to_string().as_bytes()),
+                    None => nil(),
+                };
+                expected.push(Value::Array(Some(vec![item(&key), item(&other)])));
+            }
+            _ => {
+                requests.push(encode(&[b"PING"]));
+                expected.push(Value::Simple("PONG".into()));
+            }
+        }
+    }
+    assert!(owners_seen.iter().all(|&seen| seen), "keys on every worker");
+    let bytes: Vec<u8> = requests.concat();
+    let mut writer = client.stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&bytes).expect("write pipeline"));
+    for (index, want) in expected.iter().enumerate() {
+        assert_eq!(&client.read(), want, "reply {index}");
+    }
+    sender.join().unwrap();
+}
+
+#[test]
+fn bad_input_closes_only_that_connection() {
+    let server = Server::start(&["--workers", "2", "--max-output-bytes", "1048576"]);
+    let mut healthy = server.connect();
+    assert_eq!(healthy.cmd(&["SET", "alive", "yes"]), ok());
+
+    // Absurd lengths get Redis's protocol error and a close.
+    for (input, reply) in [
+        (
+            &b"*99999999999\r\n"[..],
+            "ERR Protocol error: invalid multibulk length",
+        ),
+        (b"*1\r\n$-5\r\n", "ERR Protocol error: invalid bulk length"),
+        (
+            b"*1\r\n$999999999999\r\n",
+            "ERR Protocol error: invalid bulk length",
+        ),
+        (
+            b"*1\r\nxyz\r\n",
+            "ERR Protocol error: expected '$', got 'x'",
+        ),
+        (
+            b"*1\r\n$3\r\nGETxx",
+            "ERR Protocol error: expected '\\r\\n' after bulk data",
+        ),
+    ] {
+        let mut bad = server.connect();
+        bad.send(input);
+        assert_eq!(bad.read(), err(reply), "{input:?}");
+        assert!(bad.closed_by_server());
+    }
+    // Too big inline request.
+    let mut bad = server.connect();
+    bad.send(&vec![b'a'; 70_000]);
+    assert_eq!(
+        bad.read(),
+        err("ERR Protocol error: too big inline request")
+    );
+    // Truncated frames, then the client goes away.
+    for input in [
+        &b"*3\r\n$3\r\nSET\r\n$1"[..],
+        b"*2\r\n$3\r\nGET\r\n$100\r\nabc",
+        b"*",
+    ] {
+        let mut truncated = server.connect();
+        truncated.send(input);
+        drop(truncated);
+    }
+    // Binary garbage, with both first-byte kinds.
+    let mut rng = Rng(7);
+    for round in 0..20 {
+        let mut garbage: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
+        garbage[0] = if round % 2 == 0 { b'*' } else { 0x01 };
+        let mut bad = server.connect();
+        let _ = bad.stream.write_all(&garbage);
+        drop(bad);
+    }
+    // A client that never reads is disconnected when its output passes the bound.
+    let mut slow = server.connect();
+    let big = "b".repeat(100_000);
+    assert_eq!(slow.cmd(&["SET", "big", &big]), ok());
+    let gets: Vec<u8> = (0..1000).flat_map(|_| encode(&[b"GET", b"big"])).collect();
+    let _ = slow.stream.write_all(&gets);
+    server.wait_log("client not reading");
+    drop(slow);
+    // 1,000 connections opened and dropped.
+    for _ in 0..1000 {
+        drop(TcpStream::connect(server.addr).expect("connect"));
+    }
+    // The server and the healthy client carry on, and the dropped connections are gone.
+    assert_eq!(healthy.cmd(&["GET", "alive"]), bulk(b"yes"));
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let Value::Bulk(Some(info)) = healthy.cmd(&["INFO", "clients"]) else {
+            panic!("INFO is a bulk string")
+        };
+        if String::from_utf8_lossy(&info).contains("connected_clients:1\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "connections were not closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn maxclients_refuses_extra_connections() {
+    let server = Server::start(&["--maxclients", "2"]);
+    let mut first = server.connect();
+    let mut second = server.connect();
+    assert_eq!(first.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(second.cmd(&["PING"]), Value::Simple("PONG".into()));
+    let mut third = server.connect();
+    assert_eq!(third.read(), err("ERR max number of clients reached"));
+    drop(first);
+    // The slot frees up once the server notices the close.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut again = server.connect();
+        again.send(&encode(&[b"PING"]));
+        if again.read() == Value::Simple("PONG".into()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the freed slot was never reused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_and_sigint_exit_zero_even_under_load() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut server = Server::start(&["--workers", "2"]);
+        let mut loaders = Vec::new();
+        for index in 0..3 {
+            let mut client = server.connect();
+            loaders.push(std::thread::spawn(move || {
+                let batch: Vec<u8> = (0..100)
+                    .flat_map(|i| encode(&[b"SET", format!("l{index}:{i}").as_bytes(), b"v"]))
+                    .collect();
+                // Runs until the server goes away.
+                while client.stream.write_all(&batch).is_ok() {
+                    for _ in 0..100 {
+                        if client.try_read().is_none() {
+                            return;
+                        }
+                    }
+                }
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        server.signal(signal);
+        let status = server.wait_exit();
+        assert_eq!(status.code(), Some(0), "exit status after signal {signal}");
+        assert!(server.log_contains("shutting down"));
+        for loader in loaders {
+            loader.join().unwrap();
+        }
+    }
+}
