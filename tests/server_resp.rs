@@ -709,3 +709,88 @@ fn sigterm_and_sigint_exit_zero_even_under_load() {
         }
     }
 }
+
+#[test]
+fn getex_expireat_and_pexpireat() {
+    let server = Server::start(&["--workers", "2"]);
+    let mut c = server.connect();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    assert_eq!(c.cmd(&["GETEX", "k"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["TTL", "k"]), int(-1));
+    assert_eq!(c.cmd(&["GETEX", "k", "EX", "100"]), bulk(b"v"));
+    assert!(matches!(c.cmd(&["TTL", "k"]), Value::Int(99 | 100)));
+    assert_eq!(c.cmd(&["GETEX", "k", "PERSIST"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["TTL", "k"]), int(-1));
+    assert_eq!(c.cmd(&["GETEX", "absent", "EX", "100"]), nil());
+    assert_eq!(
+        c.cmd(&["GETEX", "k", "EX", "0"]),
+        err("ERR invalid expire time in 'getex' command")
+    );
+    assert_eq!(
+        c.cmd(&["GETEX", "k", "EX", "1", "PX", "5"]),
+        err("ERR syntax error")
+    );
+    let at = (now_s + 100).to_string();
+    assert_eq!(c.cmd(&["EXPIREAT", "k", &at]), int(1));
+    assert!(matches!(c.cmd(&["TTL", "k"]), Value::Int(98..=100)));
+    let at_ms = ((now_s + 200) * 1000).to_string();
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &at_ms]), int(1));
+    assert!(matches!(c.cmd(&["TTL", "k"]), Value::Int(198..=200)));
+    assert_eq!(c.cmd(&["EXPIREAT", "absent", &at]), int(0));
+    assert_eq!(c.cmd(&["EXPIREAT", "k", "1"]), int(1));
+    assert_eq!(c.cmd(&["EXISTS", "k"]), int(0));
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    assert_eq!(c.cmd(&["GETEX", "k", "PXAT", "1"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GET", "k"]), nil());
+}
+
+#[test]
+fn requirepass_gates_every_command_until_auth() {
+    let server = Server::start(&["--requirepass", "s3cret"]);
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["GET", "k"]), err("NOAUTH Authentication required."));
+    assert_eq!(c.cmd(&["PING"]), err("NOAUTH Authentication required."));
+    assert_eq!(
+        c.cmd(&["AUTH", "wrong"]),
+        err("WRONGPASS invalid username-password pair or user is disabled.")
+    );
+    assert_eq!(
+        c.cmd(&["AUTH", "someone", "s3cret"]),
+        err("WRONGPASS invalid username-password pair or user is disabled.")
+    );
+    assert_eq!(c.cmd(&["AUTH", "s3cret"]), ok());
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    let mut other = server.connect();
+    assert!(matches!(other.cmd(&["HELLO", "2"]), Value::Error(e) if e.starts_with("NOAUTH")));
+    assert!(matches!(
+        other.cmd(&["HELLO", "2", "AUTH", "default", "s3cret"]),
+        Value::Array(Some(_))
+    ));
+    assert_eq!(other.cmd(&["GET", "k"]), bulk(b"v"));
+    // Without --requirepass, the one-argument AUTH is an error, as in Redis.
+    let open = Server::start(&[]);
+    let mut c = open.connect();
+    assert!(matches!(c.cmd(&["AUTH", "x"]), Value::Error(e) if e.contains("without any password")));
+    assert_eq!(c.cmd(&["AUTH", "default", "anything"]), ok());
+}
+
+#[test]
+fn shutdown_command_stops_the_server_with_exit_zero() {
+    let mut server = Server::start(&[]);
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    assert_eq!(
+        c.cmd(&["SHUTDOWN", "ABORT"]),
+        err("ERR No shutdown in progress.")
+    );
+    assert_eq!(c.cmd(&["SHUTDOWN", "BOGUS"]), err("ERR syntax error"));
+    c.send(&encode(&[b"SHUTDOWN", b"NOSAVE"]));
+    assert!(c.closed_by_server());
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(0));
+    assert!(server.log_contains("SHUTDOWN from"));
+}

@@ -8,11 +8,12 @@
 
 use piccolo_queues::Variant;
 
-use super::message::{Bytes, Op, Request, set_flags};
+use super::message::{Bytes, Op, Request, expire_flags, getex_flags, set_flags};
 use super::order::{Entry, JoinKind};
 use super::reactor::{Router, ServerInfo, Session};
 use crate::proto::command::{
-    CommandError, Expiry, SetCondition, TimeUnit, parse_expire_ms, parse_set_options,
+    CommandError, Expiry, SetCondition, TimeUnit, parse_expire_ms, parse_getex_options,
+    parse_set_options,
 };
 use crate::proto::resp::{Command, parse_i64};
 use crate::proto::{CommandName, reply};
@@ -42,6 +43,10 @@ pub fn dispatch<V: Variant>(
     };
     let arg = |index: usize| command.arg(index).unwrap_or_default();
     use CommandName as C;
+    if !session.authenticated && !matches!(name, C::Auth | C::Hello | C::Quit) {
+        local_error(session, b"NOAUTH Authentication required.");
+        return Dispatch::Done;
+    }
     let arity_ok = match name {
         C::Ping => argc <= 2,
         C::Echo | C::Get | C::GetDel | C::Type | C::Incr | C::Decr | C::StrLen | C::Ttl => {
@@ -56,12 +61,14 @@ pub fn dispatch<V: Variant>(
         C::Set => argc >= 3,
         C::SetNx | C::IncrBy | C::DecrBy | C::Append => argc == 3,
         C::SetEx | C::PSetEx => argc == 4,
-        C::Expire | C::PExpire => argc >= 3,
+        C::Expire | C::PExpire | C::ExpireAt | C::PExpireAt => argc >= 3,
+        C::GetEx | C::Auth => argc >= 2,
+        C::Shutdown => argc <= 2,
         C::MGet | C::Del | C::Unlink | C::Exists => argc >= 2,
         C::MSet => argc >= 3 && argc % 2 == 1,
         _ => {
-            // Known to proto but not served yet (AUTH, SHUTDOWN, GETEX, EXPIREAT, PEXPIREAT,
-            // SCAN, KEYS, GETV, CAS): answered like an unknown command.
+            // Known to proto but not served yet (SCAN, KEYS, GETV, CAS): answered like an
+            // unknown command.
             unknown_command(session, command);
             return Dispatch::Done;
         }
@@ -208,12 +215,50 @@ pub fn dispatch<V: Variant>(
                 }
             };
         }
-        C::Expire | C::PExpire => {
-            let command_name = if name == C::Expire {
-                "expire"
+        C::Auth => auth(command, session, info),
+        C::Shutdown => {
+            let mode = arg(1);
+            let known = ["NOSAVE", "SAVE", "NOW", "FORCE"];
+            if argc == 2 && mode.eq_ignore_ascii_case(b"ABORT") {
+                local_error(session, b"ERR No shutdown in progress.");
+            } else if argc == 2
+                && !known
+                    .iter()
+                    .any(|k| mode.eq_ignore_ascii_case(k.as_bytes()))
+            {
+                local_error(session, b"ERR syntax error");
             } else {
-                "pexpire"
+                // As in Redis, a successful SHUTDOWN sends no reply: the connection closes.
+                session.shutdown_requested = true;
+                session.closing = true;
+            }
+        }
+        C::GetEx => {
+            let options: Vec<&[u8]> = (2..argc).map(arg).collect();
+            return match parse_getex_options(&options) {
+                Ok(expiry) => {
+                    let (flags, number) = match expiry {
+                        Expiry::Clear => (getex_flags::PERSIST, 0),
+                        Expiry::InMs(ms) => (getex_flags::IN_MS, ms as i64),
+                        Expiry::AtUnixMs(ms) => (getex_flags::AT_MS, ms as i64),
+                        Expiry::Unchanged | Expiry::Keep => (getex_flags::UNCHANGED, 0),
+                    };
+                    single(session, router, Op::GetEx, arg(1), flags, number, b"", None)
+                }
+                Err(error) => {
+                    command_error(session, error);
+                    Dispatch::Done
+                }
             };
+        }
+        C::Expire | C::PExpire | C::ExpireAt | C::PExpireAt => {
+            let command_name = match name {
+                C::Expire => "expire",
+                C::PExpire => "pexpire",
+                C::ExpireAt => "expireat",
+                _ => "pexpireat",
+            };
+            let seconds = matches!(name, C::Expire | C::ExpireAt);
             if argc > 3 {
                 // NX | XX | GT | LT are left for later.
                 let message = format!("ERR Unsupported option {}", String::from_utf8_lossy(arg(3)));
@@ -224,7 +269,7 @@ pub fn dispatch<V: Variant>(
                 local_error(session, b"ERR value is not an integer or out of range");
                 return Dispatch::Done;
             };
-            let delta_ms = if name == C::Expire {
+            let delta_ms = if seconds {
                 amount.checked_mul(1000)
             } else {
                 Some(amount)
@@ -234,7 +279,13 @@ pub fn dispatch<V: Variant>(
                 local_error(session, message.as_bytes());
                 return Dispatch::Done;
             };
-            let flags = u8::from(name == C::PExpire);
+            let mut flags = 0;
+            if !seconds {
+                flags |= expire_flags::MILLISECONDS;
+            }
+            if matches!(name, C::ExpireAt | C::PExpireAt) {
+                flags |= expire_flags::ABSOLUTE;
+            }
             return single(
                 session,
                 router,
@@ -428,6 +479,51 @@ fn broadcast<V: Variant>(
     Dispatch::Done
 }
 
+/// Compares without an early exit, so the time taken does not tell how much of a guess matched.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    let mut difference = given.len() ^ expected.len();
+    for (index, &byte) in expected.iter().enumerate() {
+        difference |= usize::from(byte ^ given.get(index).copied().unwrap_or(!byte));
+    }
+    difference == 0
+}
+
+/// Checks `username` (None for the one-argument form) and `password` against `--requirepass`,
+/// as Redis's default user does.
+fn check_credentials(username: Option<&[u8]>, password: &[u8], info: &ServerInfo) -> bool {
+    let user_ok = username.is_none_or(|user| user == b"default");
+    match &info.requirepass {
+        // No password: the default user is `nopass`.
+        None => user_ok,
+        Some(expected) => user_ok && same_secret(password, expected),
+    }
+}
+
+fn auth(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
+    let arg = |index: usize| command.arg(index).unwrap_or_default();
+    let (username, password) = match command.len() {
+        2 => (None, arg(1)),
+        3 => (Some(arg(1)), arg(2)),
+        _ => return local_error(session, b"ERR syntax error"),
+    };
+    if username.is_none() && info.requirepass.is_none() {
+        return local_error(
+            session,
+            b"ERR AUTH <password> called without any password configured for the default user. \
+              Are you sure your configuration is correct?",
+        );
+    }
+    if check_credentials(username, password, info) {
+        session.authenticated = true;
+        session.order.local(&mut session.out, reply::ok);
+    } else {
+        local_error(
+            session,
+            b"WRONGPASS invalid username-password pair or user is disabled.",
+        );
+    }
+}
+
 fn hello(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
     let arg = |index: usize| command.arg(index).unwrap_or_default();
     if command.len() >= 2 {
@@ -451,14 +547,14 @@ fn hello(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
     }
     let mut index = 2;
     let mut new_name = None;
+    let mut credentials = None;
     while index < command.len() {
         let option = arg(index);
         if option.eq_ignore_ascii_case(b"SETNAME") && index + 1 < command.len() {
             new_name = Some(arg(index + 1));
             index += 2;
         } else if option.eq_ignore_ascii_case(b"AUTH") && index + 2 < command.len() {
-            // No password is configured (AUTH is left for later): like Redis's default user
-            // with `nopass`, any credentials are accepted.
+            credentials = Some((arg(index + 1), arg(index + 2)));
             index += 3;
         } else {
             let message = format!(
@@ -468,6 +564,26 @@ fn hello(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
             local_error(session, message.as_bytes());
             return;
         }
+    }
+    match credentials {
+        Some((username, password)) => {
+            if !check_credentials(Some(username), password, info) {
+                return local_error(
+                    session,
+                    b"WRONGPASS invalid username-password pair or user is disabled.",
+                );
+            }
+            session.authenticated = true;
+        }
+        None if !session.authenticated => {
+            return local_error(
+                session,
+                b"NOAUTH HELLO must be called with the client already authenticated, otherwise \
+                  the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the \
+                  client and select the RESP protocol version at the same time",
+            );
+        }
+        None => {}
     }
     if let Some(name) = new_name {
         if !valid_client_name(name) {
@@ -597,9 +713,8 @@ fn command_command(command: &Command<'_>, session: &mut Session) {
     }
 }
 
-/// Commands this slice serves (the `CommandName`s minus AUTH, SHUTDOWN, GETEX, EXPIREAT,
-/// PEXPIREAT, SCAN, KEYS, GETV and CAS).
-const SERVED_COMMANDS: usize = 35;
+/// Commands this slice serves (the `CommandName`s minus SCAN, KEYS, GETV and CAS).
+const SERVED_COMMANDS: usize = 40;
 
 fn config(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
     let subcommand = command.arg(1).unwrap_or_default();

@@ -109,8 +109,11 @@ pub enum Op {
     DecrBy,
     /// APPEND `value`.
     Append,
-    /// EXPIRE / PEXPIRE: `number` is the relative time in ms (may be ≤ 0: deletes).
+    /// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT: `number` is the relative time in ms (may be
+    /// ≤ 0: deletes), or with [`expire_flags::ABSOLUTE`] the Unix time in ms.
     Expire,
+    /// GETEX: `flags` is one of [`getex_flags`]; `number` the time in ms.
+    GetEx,
     /// PERSIST.
     Persist,
     /// DBSIZE (this worker's part): the key count.
@@ -153,6 +156,26 @@ pub mod set_flags {
     pub const NAME_PSETEX: u8 = 2 << 6;
     /// Mask of the name bits.
     pub const NAME_MASK: u8 = 3 << 6;
+}
+
+/// EXPIRE flags: which command (for error messages) and whether `number` is absolute.
+pub mod expire_flags {
+    /// PEXPIRE / PEXPIREAT (milliseconds).
+    pub const MILLISECONDS: u8 = 1;
+    /// EXPIREAT / PEXPIREAT (`number` is a Unix time in ms).
+    pub const ABSOLUTE: u8 = 2;
+}
+
+/// GETEX flags.
+pub mod getex_flags {
+    /// No option: the deadline stays.
+    pub const UNCHANGED: u8 = 0;
+    /// PERSIST.
+    pub const PERSIST: u8 = 1;
+    /// EX / PX: `number` ms from now.
+    pub const IN_MS: u8 = 2;
+    /// EXAT / PXAT: `number` is a Unix time in ms.
+    pub const AT_MS: u8 = 3;
 }
 
 /// Inline capacity of a key in a request (redis-benchmark's `key:000000012345` is 16 bytes).

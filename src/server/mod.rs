@@ -101,6 +101,8 @@ pub struct Config {
     pub ring_capacity: usize,
     /// Thread pinning (`--pin auto|on|off`).
     pub pin: Pinning,
+    /// Password clients must give with AUTH (`--requirepass`); none by default.
+    pub requirepass: Option<Vec<u8>>,
 }
 
 /// The default worker count: one core for the reactor, the rest for workers, at least one.
@@ -121,6 +123,7 @@ impl Default for Config {
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             ring_capacity: DEFAULT_RING_CAPACITY,
             pin: Pinning::Auto,
+            requirepass: None,
         }
     }
 }
@@ -167,6 +170,7 @@ usage: piccolo-server [options]
                             else (cores >= workers + 2); on pins the reactor and the workers
                             whenever cores >= workers + 1; off never pins
   --no-pin                  same as --pin off
+  --requirepass PASSWORD    clients must AUTH with this password (as Redis's default user)
   --help, --version
 ";
 
@@ -221,6 +225,9 @@ impl Config {
                         number(&value("--ring-capacity")?, "--ring-capacity", 2, 1 << 20)?
                 }
                 "--no-pin" => config.pin = Pinning::Off,
+                "--requirepass" => {
+                    config.requirepass = Some(value("--requirepass")?.into_bytes());
+                }
                 "--pin" => {
                     let text = value("--pin")?;
                     config.pin = match text.as_str() {
@@ -312,11 +319,16 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
     }
 
     eprintln!(
-        "piccolo-server {} listening on {addr} workers={} queue={} pinned={} pid={}",
+        "piccolo-server {} listening on {addr} workers={} queue={} pinned={} auth={} pid={}",
         env!("CARGO_PKG_VERSION"),
         config.workers,
         V::NAME,
         if pin { "yes" } else { "no" },
+        if config.requirepass.is_some() {
+            "on"
+        } else {
+            "off"
+        },
         std::process::id()
     );
 
@@ -332,6 +344,7 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
         total_connections: 0,
         limits,
         max_query_bytes: MAX_QUERY_BYTES,
+        requirepass: config.requirepass.clone(),
     };
     let reactor_config = reactor::ReactorConfig {
         maxclients: config.maxclients,

@@ -77,6 +77,8 @@ pub struct ServerInfo {
     pub limits: Limits,
     /// Largest read buffer of one connection.
     pub max_query_bytes: usize,
+    /// `--requirepass`.
+    pub requirepass: Option<Vec<u8>>,
 }
 
 /// Per-connection state that command dispatch touches.
@@ -94,6 +96,10 @@ pub struct Session {
     pub name: Option<Vec<u8>>,
     /// Close once the output is written (QUIT, protocol error).
     pub closing: bool,
+    /// AUTH succeeded (or no password is configured).
+    pub authenticated: bool,
+    /// The client asked the server to stop (SHUTDOWN).
+    pub shutdown_requested: bool,
 }
 
 /// The reactor's side of the request rings, and the in-flight budget per worker.
@@ -245,6 +251,8 @@ pub struct Reactor<V: Variant> {
     config: ReactorConfig,
     next_client_id: u64,
     stopping: bool,
+    /// When shutdown gives up waiting for in-flight requests.
+    stop_deadline: Option<Instant>,
     /// Counters (for INFO stats, later).
     wakeups_sent: u64,
 }
@@ -303,6 +311,7 @@ impl<V: Variant> Reactor<V> {
             config,
             next_client_id: 1,
             stopping: false,
+            stop_deadline: None,
             wakeups_sent: 0,
         })
     }
@@ -310,11 +319,10 @@ impl<V: Variant> Reactor<V> {
     /// Runs until SIGINT or SIGTERM, then drains in-flight requests (bounded) and returns.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let mut stop_deadline: Option<Instant> = None;
         loop {
             let timeout = if !self.yielded.is_empty() {
                 Some(Duration::ZERO)
-            } else if stop_deadline.is_some() {
+            } else if self.stop_deadline.is_some() {
                 Some(Duration::from_millis(10))
             } else {
                 None
@@ -348,7 +356,6 @@ impl<V: Variant> Reactor<V> {
                         if self.signals.drain() && !self.stopping {
                             eprintln!("piccolo-server: signal received, shutting down");
                             self.begin_stop();
-                            stop_deadline = Some(Instant::now() + SHUTDOWN_DRAIN);
                         }
                     }
                     Token(index) => {
@@ -372,7 +379,7 @@ impl<V: Variant> Reactor<V> {
             }
             self.wakeups_sent += self.router.publish(&self.unparkers);
             self.write_dirty();
-            if let Some(deadline) = stop_deadline {
+            if let Some(deadline) = self.stop_deadline {
                 if self.router.total_in_flight() == 0 || Instant::now() >= deadline {
                     self.write_dirty();
                     return Ok(());
@@ -384,6 +391,7 @@ impl<V: Variant> Reactor<V> {
     /// Stops accepting and reading; in-flight requests are still answered.
     fn begin_stop(&mut self) {
         self.stopping = true;
+        self.stop_deadline = Some(Instant::now() + SHUTDOWN_DRAIN);
         if let Some(mut listener) = self.listener.take() {
             // Dropping closes the socket; deregistering first keeps epoll tidy.
             let _ = self.poll.registry().deregister(&mut listener);
@@ -459,6 +467,8 @@ impl<V: Variant> Reactor<V> {
                 out: Vec::new(),
                 name: None,
                 closing: false,
+                authenticated: self.info.requirepass.is_none(),
+                shutdown_requested: false,
             },
             read_buf: Vec::new(),
             read_start: 0,
@@ -582,6 +592,7 @@ impl<V: Variant> Reactor<V> {
         let end = conn.read_end;
         let limits = self.info.limits;
         let mut result = Parsed::More;
+        let mut shutdown = false;
         while start < end {
             if conn.session.order.len() >= MAX_IN_FLIGHT_PER_CONN {
                 result = Parsed::Stalled;
@@ -599,6 +610,10 @@ impl<V: Variant> Reactor<V> {
                         }
                     }
                     start += used;
+                    if conn.session.shutdown_requested {
+                        conn.session.shutdown_requested = false;
+                        shutdown = true;
+                    }
                     if conn.session.closing {
                         result = Parsed::Closing;
                         break;
@@ -621,6 +636,10 @@ impl<V: Variant> Reactor<V> {
         if start == end {
             conn.read_start = 0;
             conn.read_end = 0;
+        }
+        if shutdown && !self.stopping {
+            eprintln!("piccolo-server: SHUTDOWN from {}, shutting down", conn.peer);
+            self.begin_stop();
         }
         result
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use piccolo_queues::park::{Parker, SleepFlag, Unparker};
 use piccolo_queues::{RingConsumer, RingProducer, Variant};
 
-use super::message::{Bytes, Op, Reply, ReplyKind, Request, set_flags};
+use super::message::{Bytes, Op, Reply, ReplyKind, Request, expire_flags, getex_flags, set_flags};
 use crate::store::{Condition, Config, Expiry, SetOptions, Shard, StoreError};
 
 /// Most requests taken from the ring in one batch (one clock read, one flush, one wake-up).
@@ -215,8 +215,13 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             Err(error) => store_error(&request, error),
         },
         Op::Expire => {
-            let Some(deadline_ms) = deadline_from(now_ms, request.number) else {
-                let name = if request.flags & 1 == 1 {
+            let deadline_ms = if request.flags & expire_flags::ABSOLUTE != 0 {
+                Some(request.number.max(0) as u64)
+            } else {
+                deadline_from(now_ms, request.number)
+            };
+            let Some(deadline_ms) = deadline_ms else {
+                let name = if request.flags & expire_flags::MILLISECONDS != 0 {
                     "pexpire"
                 } else {
                     "expire"
@@ -231,6 +236,7 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
                 Err(error) => store_error(&request, error),
             }
         }
+        Op::GetEx => execute_getex(shard, &request, now_ms),
         Op::Persist => integer(
             &request,
             i64::from(shard.persist(hash, key, now_ms).is_some()),
@@ -241,6 +247,33 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             Reply::to(&request, ReplyKind::Ok)
         }
     }
+}
+
+fn execute_getex(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
+    let (hash, key) = (request.hash, request.key.as_slice());
+    let deadline_ms = match request.flags {
+        getex_flags::IN_MS => match deadline_from(now_ms, request.number) {
+            Some(deadline_ms) => Some(deadline_ms),
+            None => return error_reply(request, "ERR invalid expire time in 'getex' command"),
+        },
+        getex_flags::AT_MS => Some(request.number.max(0) as u64),
+        _ => None,
+    };
+    let reply = bulk_or_nil(
+        request,
+        shard.get(hash, key, now_ms).map(|value| value.bytes),
+    );
+    if reply.kind == ReplyKind::Nil {
+        return reply;
+    }
+    if request.flags == getex_flags::PERSIST {
+        shard.persist(hash, key, now_ms);
+    } else if let Some(deadline_ms) = deadline_ms {
+        if let Err(error) = shard.expire_at(hash, key, deadline_ms, now_ms) {
+            return store_error(request, error);
+        }
+    }
+    reply
 }
 
 fn execute_set(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
