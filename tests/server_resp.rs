@@ -430,6 +430,29 @@ fn every_command_with_errors_and_edge_cases() {
     }
     assert_eq!(c.cmd(&mset), ok());
     assert_eq!(c.cmd(&["DBSIZE"]), int(50));
+    // INFO gathers keyspace, memory and stats from every worker.
+    let Value::Bulk(Some(info)) = c.cmd(&["INFO", "keyspace"]) else {
+        panic!("INFO is a bulk string")
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&info),
+        "# Keyspace\r\ndb0:keys=50\r\n"
+    );
+    let Value::Bulk(Some(info)) = c.cmd(&["INFO"]) else {
+        panic!("INFO is a bulk string")
+    };
+    let info = String::from_utf8_lossy(&info);
+    for needle in [
+        "# Server",
+        "# Clients",
+        "# Memory\r\nused_memory:",
+        "# Stats",
+        "worker_requests:",
+        "worker2:keys=",
+        "db0:keys=50",
+    ] {
+        assert!(info.contains(needle), "{needle} in {info}");
+    }
     let mut mget = vec!["MGET"];
     mget.extend(keys.iter().map(String::as_str));
     mget.push("absent");

@@ -9,7 +9,7 @@
 use piccolo_queues::Variant;
 
 use super::message::{Bytes, Op, Request, expire_flags, getex_flags, set_flags};
-use super::order::{Entry, JoinKind};
+use super::order::{Entry, InfoText, JoinKind, info_sections};
 use super::reactor::{Router, ServerInfo, Session};
 use crate::proto::command::{
     CommandError, Expiry, SetCondition, TimeUnit, parse_expire_ms, parse_getex_options,
@@ -113,7 +113,7 @@ pub fn dispatch<V: Variant>(
         C::Client => client(command, session),
         C::Command => command_command(command, session),
         C::Config => config(command, session, info),
-        C::Info => info_command(command, session, info),
+        C::Info => return info_command(command, session, router, info),
         C::DbSize => return broadcast(session, router, Op::DbSize, JoinKind::Sum),
         C::FlushDb | C::FlushAll => {
             let mode = arg(1);
@@ -760,12 +760,31 @@ fn config(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
     });
 }
 
-fn info_command(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
+fn info_command<V: Variant>(
+    command: &Command<'_>,
+    session: &mut Session,
+    router: &mut Router<V>,
+    info: &ServerInfo,
+) -> Dispatch {
     let section = command
         .arg(1)
         .map(<[u8]>::to_ascii_lowercase)
         .unwrap_or_else(|| b"default".to_vec());
     let all = matches!(section.as_slice(), b"default" | b"all" | b"everything");
+    let mut sections = 0;
+    if all || section == b"memory" {
+        sections |= info_sections::MEMORY;
+    }
+    if all || section == b"stats" {
+        sections |= info_sections::STATS;
+    }
+    if all || section == b"keyspace" {
+        sections |= info_sections::KEYSPACE;
+    }
+    let workers = router.workers();
+    if sections != 0 && (0..workers).any(|worker| !router.has_room(worker, 1)) {
+        return Dispatch::Blocked;
+    }
     let mut text = String::new();
     if all || section == b"server" {
         text.push_str(&format!(
@@ -791,7 +810,45 @@ fn info_command(command: &Command<'_>, session: &mut Session, info: &ServerInfo)
             info.connected_clients, info.maxclients, info.total_connections,
         ));
     }
-    session
-        .order
-        .local(&mut session.out, |out| reply::bulk(out, text.as_bytes()));
+    if sections == 0 {
+        session
+            .order
+            .local(&mut session.out, |out| reply::bulk(out, text.as_bytes()));
+        return Dispatch::Done;
+    }
+    let mut reactor_stats = format!(
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+         wakeups_to_workers:{}\r\n",
+        info.total_connections, info.commands_processed, info.wakeups_to_workers,
+    );
+    for worker in 0..workers {
+        reactor_stats.push_str(&format!(
+            "worker{worker}_in_flight:{}\r\n",
+            router.in_flight(worker)
+        ));
+    }
+    let text = InfoText {
+        head: text,
+        reactor_stats,
+        sections,
+    };
+    let seq = session.order.push(Entry::info(text, workers as u32));
+    for worker in 0..workers {
+        router.send(
+            worker,
+            Request {
+                conn: session.id,
+                seq,
+                part: worker as u16,
+                op: Op::Stats,
+                flags: 0,
+                hash: 0,
+                number: 0,
+                key: Bytes::empty(),
+                value: Bytes::empty(),
+                extra: None,
+            },
+        );
+    }
+    Dispatch::Done
 }

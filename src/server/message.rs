@@ -120,6 +120,80 @@ pub enum Op {
     DbSize,
     /// FLUSHDB / FLUSHALL (this worker's part).
     Flush,
+    /// INFO: this worker's [`WorkerStats`], packed into the reply's data.
+    Stats,
+}
+
+/// What a worker reports for INFO (the reply to [`Op::Stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Keys in the shard (expired ones not yet removed included, as Redis's DBSIZE).
+    pub keys: u64,
+    /// Bytes the shard holds (segments, table, index).
+    pub memory_bytes: u64,
+    /// Requests executed.
+    pub requests: u64,
+    /// Batches drained (each: one clock read, one flush, at most one reactor wake-up).
+    pub batches: u64,
+    /// Times the worker found its ring empty and waited (spin, then park).
+    pub idle_waits: u64,
+    /// Wake-ups the worker sent to the reactor (`mio::Waker::wake`).
+    pub reactor_wakeups: u64,
+    /// Keys removed because their deadline passed.
+    pub expired_keys: u64,
+}
+
+impl WorkerStats {
+    /// Fields, in wire order.
+    const FIELDS: usize = 7;
+
+    fn fields(&self) -> [u64; Self::FIELDS] {
+        [
+            self.keys,
+            self.memory_bytes,
+            self.requests,
+            self.batches,
+            self.idle_waits,
+            self.reactor_wakeups,
+            self.expired_keys,
+        ]
+    }
+
+    /// Packs the stats as little-endian `u64`s.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.fields()
+            .iter()
+            .flat_map(|field| field.to_le_bytes())
+            .collect()
+    }
+
+    /// Unpacks [`to_bytes`](Self::to_bytes); missing fields read as 0.
+    pub fn from_bytes(bytes: &[u8]) -> WorkerStats {
+        let mut fields = [0u64; Self::FIELDS];
+        for (field, chunk) in fields.iter_mut().zip(bytes.chunks_exact(8)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            *field = u64::from_le_bytes(word);
+        }
+        let [
+            keys,
+            memory_bytes,
+            requests,
+            batches,
+            idle_waits,
+            reactor_wakeups,
+            expired_keys,
+        ] = fields;
+        WorkerStats {
+            keys,
+            memory_bytes,
+            requests,
+            batches,
+            idle_waits,
+            reactor_wakeups,
+            expired_keys,
+        }
+    }
 }
 
 /// SET flags: the condition (bits 0-1).
@@ -294,5 +368,20 @@ mod tests {
         let exact = Bytes::<KEY_INLINE_BYTES>::copy_from(&[1u8; KEY_INLINE_BYTES]);
         assert!(matches!(exact, Bytes::Inline { .. }));
         assert_eq!(Bytes::<4>::empty().as_slice(), b"");
+    }
+
+    #[test]
+    fn worker_stats_round_trip() {
+        let stats = WorkerStats {
+            keys: 1,
+            memory_bytes: 2,
+            requests: 3,
+            batches: 4,
+            idle_waits: 5,
+            reactor_wakeups: 6,
+            expired_keys: u64::MAX,
+        };
+        assert_eq!(WorkerStats::from_bytes(&stats.to_bytes()), stats);
+        assert_eq!(WorkerStats::from_bytes(b""), WorkerStats::default());
     }
 }

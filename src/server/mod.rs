@@ -103,6 +103,8 @@ pub struct Config {
     pub pin: Pinning,
     /// Password clients must give with AUTH (`--requirepass`); none by default.
     pub requirepass: Option<Vec<u8>>,
+    /// Spins of an idle worker before it parks (`--worker-spins`).
+    pub worker_spins: u32,
 }
 
 /// The default worker count: one core for the reactor, the rest for workers, at least one.
@@ -124,6 +126,7 @@ impl Default for Config {
             ring_capacity: DEFAULT_RING_CAPACITY,
             pin: Pinning::Auto,
             requirepass: None,
+            worker_spins: worker::SPINS_BEFORE_PARK,
         }
     }
 }
@@ -171,6 +174,7 @@ usage: piccolo-server [options]
                             whenever cores >= workers + 1; off never pins
   --no-pin                  same as --pin off
   --requirepass PASSWORD    clients must AUTH with this password (as Redis's default user)
+  --worker-spins N          spins of an idle worker before it parks (default 200)
   --help, --version
 ";
 
@@ -225,6 +229,10 @@ impl Config {
                         number(&value("--ring-capacity")?, "--ring-capacity", 2, 1 << 20)?
                 }
                 "--no-pin" => config.pin = Pinning::Off,
+                "--worker-spins" => {
+                    config.worker_spins =
+                        number(&value("--worker-spins")?, "--worker-spins", 0, 100_000_000)? as u32
+                }
                 "--requirepass" => {
                     config.requirepass = Some(value("--requirepass")?.into_bytes());
                 }
@@ -298,6 +306,7 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
             reactor_sleep: reactor_sleep.clone(),
             reactor_waker: waker.clone(),
             shutdown: shutdown.clone(),
+            spins: config.worker_spins,
         };
         let core = pin.then(|| cores[index + 1]);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -342,6 +351,8 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
         maxclients: config.maxclients,
         connected_clients: 0,
         total_connections: 0,
+        commands_processed: 0,
+        wakeups_to_workers: 0,
         limits,
         max_query_bytes: MAX_QUERY_BYTES,
         requirepass: config.requirepass.clone(),

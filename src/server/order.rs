@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use super::message::{Reply, ReplyKind};
+use super::message::{Reply, ReplyKind, WorkerStats};
 use crate::proto::reply;
 
 /// How the parts of a multi-part command are joined.
@@ -30,6 +30,29 @@ pub enum JoinKind {
     Array,
     /// `+OK` if every part is OK, else the first error (MSET, FLUSHALL).
     AllOk,
+    /// INFO: the reactor's text, then sections built from every worker's [`WorkerStats`].
+    Info,
+}
+
+/// INFO sections that need the workers' numbers.
+pub mod info_sections {
+    /// `# Memory`.
+    pub const MEMORY: u8 = 1;
+    /// `# Stats`.
+    pub const STATS: u8 = 2;
+    /// `# Keyspace`.
+    pub const KEYSPACE: u8 = 4;
+}
+
+/// The reactor's part of an INFO reply, rendered when the command arrived.
+#[derive(Debug, Default)]
+pub struct InfoText {
+    /// Sections the reactor answers alone (server, clients).
+    pub head: String,
+    /// The reactor's lines of the stats section.
+    pub reactor_stats: String,
+    /// Which of [`info_sections`] to build from the workers.
+    pub sections: u8,
 }
 
 /// A multi-part command waiting for its parts.
@@ -43,8 +66,10 @@ pub struct Join {
     pub sum: i64,
     /// The first error reply seen.
     pub error: Option<Reply>,
-    /// Parts for [`JoinKind::Array`], by part index.
+    /// Parts for [`JoinKind::Array`] and [`JoinKind::Info`], by part index.
     pub items: Vec<Option<Reply>>,
+    /// The reactor's text for [`JoinKind::Info`].
+    pub info: Option<Box<InfoText>>,
 }
 
 /// One command's place in the reply order.
@@ -61,7 +86,7 @@ pub enum Entry {
 impl Entry {
     /// A multi-part entry expecting `parts` replies.
     pub fn many(kind: JoinKind, parts: u32) -> Entry {
-        let items = if kind == JoinKind::Array {
+        let items = if matches!(kind, JoinKind::Array | JoinKind::Info) {
             (0..parts).map(|_| None).collect()
         } else {
             Vec::new()
@@ -72,7 +97,17 @@ impl Entry {
             sum: 0,
             error: None,
             items,
+            info: None,
         }))
+    }
+
+    /// An INFO entry gathering one [`WorkerStats`] per worker.
+    pub fn info(text: InfoText, workers: u32) -> Entry {
+        let mut entry = Entry::many(JoinKind::Info, workers);
+        if let Entry::Many(join) = &mut entry {
+            join.info = Some(Box::new(text));
+        }
+        entry
     }
 
     fn is_complete(&self) -> bool {
@@ -93,7 +128,7 @@ impl Entry {
             Entry::Local(bytes) => out.extend_from_slice(&bytes),
             Entry::Many(join) => {
                 if let Some(error) = &join.error {
-                    if join.kind != JoinKind::Array {
+                    if !matches!(join.kind, JoinKind::Array | JoinKind::Info) {
                         error.encode(out);
                         return;
                     }
@@ -101,6 +136,10 @@ impl Entry {
                 match join.kind {
                     JoinKind::Sum => reply::integer(out, join.sum),
                     JoinKind::AllOk => reply::ok(out),
+                    JoinKind::Info => {
+                        let text = render_info(&join);
+                        reply::bulk(out, text.as_bytes());
+                    }
                     JoinKind::Array => {
                         reply::array_header(out, join.items.len());
                         for item in &join.items {
@@ -114,6 +153,69 @@ impl Entry {
             }
         }
     }
+}
+
+/// INFO's text: the reactor's sections, then memory, stats and keyspace from the workers.
+fn render_info(join: &Join) -> String {
+    use std::fmt::Write as _;
+    let empty = InfoText::default();
+    let info = join.info.as_deref().unwrap_or(&empty);
+    let workers: Vec<WorkerStats> = join
+        .items
+        .iter()
+        .map(|item| {
+            item.as_ref().map_or_else(WorkerStats::default, |reply| {
+                WorkerStats::from_bytes(reply.data.as_slice())
+            })
+        })
+        .collect();
+    let sum = |field: fn(&WorkerStats) -> u64| workers.iter().map(field).sum::<u64>();
+    let mut text = info.head.clone();
+    // Writing into a String cannot fail.
+    if info.sections & info_sections::MEMORY != 0 {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        let used = sum(|stats| stats.memory_bytes);
+        let _ = write!(text, "# Memory\r\nused_memory:{used}\r\n");
+        for (index, stats) in workers.iter().enumerate() {
+            let _ = write!(text, "worker{index}_memory:{}\r\n", stats.memory_bytes);
+        }
+    }
+    if info.sections & info_sections::STATS != 0 {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        let _ = write!(
+            text,
+            "# Stats\r\n{}worker_requests:{}\r\nworker_batches:{}\r\nworker_idle_waits:{}\r\n\
+             wakeups_to_reactor:{}\r\nexpired_keys:{}\r\n",
+            info.reactor_stats,
+            sum(|stats| stats.requests),
+            sum(|stats| stats.batches),
+            sum(|stats| stats.idle_waits),
+            sum(|stats| stats.reactor_wakeups),
+            sum(|stats| stats.expired_keys),
+        );
+        for (index, stats) in workers.iter().enumerate() {
+            let _ = write!(
+                text,
+                "worker{index}:keys={},requests={},batches={},idle_waits={},wakeups_to_reactor={}\r\n",
+                stats.keys, stats.requests, stats.batches, stats.idle_waits, stats.reactor_wakeups
+            );
+        }
+    }
+    if info.sections & info_sections::KEYSPACE != 0 {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        text.push_str("# Keyspace\r\n");
+        let keys = sum(|stats| stats.keys);
+        if keys > 0 {
+            let _ = write!(text, "db0:keys={keys}\r\n");
+        }
+    }
+    text
 }
 
 /// The reorder buffer of one connection.
@@ -180,7 +282,7 @@ impl Order {
                     join.error = Some(reply);
                 } else if join.kind == JoinKind::Sum {
                     join.sum = join.sum.saturating_add(reply.int);
-                } else if join.kind == JoinKind::Array {
+                } else if matches!(join.kind, JoinKind::Array | JoinKind::Info) {
                     let part = usize::from(reply.part);
                     if let Some(item) = join.items.get_mut(part) {
                         *item = Some(reply);

@@ -73,6 +73,10 @@ pub struct ServerInfo {
     pub connected_clients: usize,
     /// Connections accepted since start.
     pub total_connections: u64,
+    /// Commands parsed and dispatched since start.
+    pub commands_processed: u64,
+    /// Wake-ups the reactor sent to workers (`Unparker::notify` that unparked).
+    pub wakeups_to_workers: u64,
     /// Request size limits.
     pub limits: Limits,
     /// Largest read buffer of one connection.
@@ -118,6 +122,11 @@ impl<V: Variant> Router<V> {
     /// Number of workers.
     pub fn workers(&self) -> usize {
         self.producers.len()
+    }
+
+    /// Requests sent to `worker` and not yet answered.
+    pub fn in_flight(&self, worker: usize) -> usize {
+        self.in_flight[worker]
     }
 
     /// Ring capacity (= in-flight budget) per worker.
@@ -253,8 +262,6 @@ pub struct Reactor<V: Variant> {
     stopping: bool,
     /// When shutdown gives up waiting for in-flight requests.
     stop_deadline: Option<Instant>,
-    /// Counters (for INFO stats, later).
-    wakeups_sent: u64,
 }
 
 enum Parsed {
@@ -312,7 +319,6 @@ impl<V: Variant> Reactor<V> {
             next_client_id: 1,
             stopping: false,
             stop_deadline: None,
-            wakeups_sent: 0,
         })
     }
 
@@ -377,7 +383,7 @@ impl<V: Variant> Reactor<V> {
             for index in std::mem::take(&mut self.yielded) {
                 self.service_input(index);
             }
-            self.wakeups_sent += self.router.publish(&self.unparkers);
+            self.info.wakeups_to_workers += self.router.publish(&self.unparkers);
             self.write_dirty();
             if let Some(deadline) = self.stop_deadline {
                 if self.router.total_in_flight() == 0 || Instant::now() >= deadline {
@@ -608,6 +614,7 @@ impl<V: Variant> Reactor<V> {
                             result = Parsed::Stalled;
                             break;
                         }
+                        self.info.commands_processed += 1;
                     }
                     start += used;
                     if conn.session.shutdown_requested {
@@ -733,11 +740,6 @@ impl<V: Variant> Reactor<V> {
                 conn.out_written = 0;
             }
         }
-    }
-
-    /// Wake-ups the reactor sent to workers (for INFO stats, later).
-    pub fn wakeups_sent(&self) -> u64 {
-        self.wakeups_sent
     }
 }
 

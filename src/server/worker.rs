@@ -18,12 +18,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use piccolo_queues::park::{Parker, SleepFlag, Unparker};
 use piccolo_queues::{RingConsumer, RingProducer, Variant};
 
-use super::message::{Bytes, Op, Reply, ReplyKind, Request, expire_flags, getex_flags, set_flags};
+use super::message::{
+    Bytes, Op, Reply, ReplyKind, Request, WorkerStats, expire_flags, getex_flags, set_flags,
+};
 use crate::store::{Condition, Config, Expiry, SetOptions, Shard, StoreError};
 
 /// Most requests taken from the ring in one batch (one clock read, one flush, one wake-up).
 pub const BATCH_MAX: usize = 256;
-/// Spins before parking (each one `spin_loop` hint plus a look at the ring).
+/// Default spins before parking (each one `spin_loop` hint plus a look at the ring).
 pub const SPINS_BEFORE_PARK: u32 = 200;
 /// How often an idle worker with keys wakes up for expiry and cleaning.
 pub const IDLE_TICK: Duration = Duration::from_millis(100);
@@ -44,6 +46,8 @@ pub struct Worker<V: Variant> {
     pub reactor_waker: Arc<mio::Waker>,
     /// Set by the reactor thread when the server stops.
     pub shutdown: Arc<AtomicBool>,
+    /// Spins before parking when the ring is empty (`--worker-spins`).
+    pub spins: u32,
 }
 
 /// The current Unix time in ms.
@@ -63,17 +67,26 @@ impl<V: Variant> Worker<V> {
         drop(ready);
         let mut shard = Shard::new(Config::default());
         let mut last_maintenance_ms = unix_now_ms();
+        let mut stats = WorkerStats::default();
         loop {
             let now_ms = unix_now_ms();
             let replies = &mut self.replies;
             let shard_ref = &mut shard;
+            let stats_ref = &mut stats;
             let count = self.requests.pop_batch(BATCH_MAX, |request| {
-                let reply = execute(shard_ref, request, now_ms);
+                let reply = if request.op == Op::Stats {
+                    stats_reply(shard_ref, stats_ref, &request)
+                } else {
+                    execute(shard_ref, request, now_ms)
+                };
                 push_reply(replies, reply);
             });
             if count > 0 {
+                stats.requests += count as u64;
+                stats.batches += 1;
                 self.replies.flush();
                 if self.reactor_sleep.should_wake() {
+                    stats.reactor_wakeups += 1;
                     // A failed wake (the reactor is gone) leaves nothing to do here.
                     let _ = self.reactor_waker.wake();
                 }
@@ -92,11 +105,12 @@ impl<V: Variant> Worker<V> {
             let requests = &self.requests;
             let shutdown = &self.shutdown;
             let ready = || !requests.is_empty() || shutdown.load(Ordering::Acquire);
+            stats.idle_waits += 1;
             if shard.is_empty() {
-                parker.wait(SPINS_BEFORE_PARK, ready);
+                parker.wait(self.spins, ready);
                 continue;
             }
-            if !parker.wait_timeout(SPINS_BEFORE_PARK, IDLE_TICK, ready) {
+            if !parker.wait_timeout(self.spins, IDLE_TICK, ready) {
                 // Idle for a tick: bounded maintenance, then back to waiting.
                 let now_ms = unix_now_ms();
                 shard.expire_step(now_ms, EXPIRE_STEP_WORK);
@@ -128,6 +142,16 @@ fn push_reply<P: RingProducer<Reply>>(replies: &mut P, reply: Reply) {
             }
         }
     }
+}
+
+fn stats_reply(shard: &Shard, stats: &mut WorkerStats, request: &Request) -> Reply {
+    let memory = shard.memory();
+    stats.keys = shard.len() as u64;
+    stats.memory_bytes = memory.total_bytes() as u64;
+    stats.expired_keys = memory.expired_keys;
+    let mut reply = Reply::to(request, ReplyKind::Bulk);
+    reply.data = Bytes::copy_from(&stats.to_bytes());
+    reply
 }
 
 fn error_reply(request: &Request, message: &str) -> Reply {
@@ -246,6 +270,11 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             shard.flush();
             Reply::to(&request, ReplyKind::Ok)
         }
+        // Answered in the worker loop, which owns the counters.
+        Op::Stats => error_reply(
+            &request,
+            "ERR internal error: stats outside the worker loop",
+        ),
     }
 }
 
