@@ -318,8 +318,8 @@ fn every_command_with_errors_and_edge_cases() {
         err("ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' ")
     );
     assert_eq!(
-        c.cmd(&["SCAN", "0"]),
-        err("ERR unknown command 'SCAN', with args beginning with: '0' ")
+        c.cmd(&["GETV", "k"]),
+        err("ERR unknown command 'GETV', with args beginning with: 'k' ")
     );
     assert_eq!(
         c.cmd(&["GET"]),
@@ -816,4 +816,87 @@ fn shutdown_command_stops_the_server_with_exit_zero() {
     let status = server.wait_exit();
     assert_eq!(status.code(), Some(0));
     assert!(server.log_contains("SHUTDOWN from"));
+}
+
+#[test]
+fn scan_and_keys_cover_every_worker() {
+    let server = Server::start(&["--workers", "3"]);
+    let mut c = server.connect();
+    let mut all: Vec<String> = (0..500).map(|i| format!("scan:{i}")).collect();
+    all.push("other".into());
+    for key in &all {
+        assert_eq!(c.cmd(&["SET", key, "v"]), ok());
+    }
+    let keys_of = |value: &Value| -> Vec<String> {
+        let Value::Array(Some(items)) = value else {
+            panic!("an array: {value:?}")
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                Value::Bulk(Some(bytes)) => String::from_utf8(bytes.clone()).unwrap(),
+                other => panic!("a key: {other:?}"),
+            })
+            .collect()
+    };
+    // A full SCAN returns every key at least once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    let mut calls = 0;
+    loop {
+        let Value::Array(Some(page)) = c.cmd(&["SCAN", &cursor, "COUNT", "7"]) else {
+            panic!("SCAN replies with an array")
+        };
+        let Value::Bulk(Some(next)) = &page[0] else {
+            panic!("a cursor")
+        };
+        seen.extend(keys_of(&page[1]));
+        cursor = String::from_utf8(next.clone()).unwrap();
+        calls += 1;
+        assert!(calls < 10_000, "SCAN does not finish");
+        if cursor == "0" {
+            break;
+        }
+    }
+    let expected: std::collections::BTreeSet<String> = all.iter().cloned().collect();
+    assert_eq!(seen, expected);
+    // MATCH filters; KEYS gathers from every worker.
+    let mut matched = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let Value::Array(Some(page)) =
+            c.cmd(&["SCAN", &cursor, "MATCH", "scan:1?", "COUNT", "1000"])
+        else {
+            panic!("SCAN replies with an array")
+        };
+        matched.extend(keys_of(&page[1]));
+        let Value::Bulk(Some(next)) = &page[0] else {
+            panic!("a cursor")
+        };
+        cursor = String::from_utf8(next.clone()).unwrap();
+        if cursor == "0" {
+            break;
+        }
+    }
+    let tens: std::collections::BTreeSet<String> = (10..20).map(|i| format!("scan:{i}")).collect();
+    assert_eq!(matched, tens);
+    let mut keys = keys_of(&c.cmd(&["KEYS", "scan:1?"]));
+    keys.sort();
+    assert_eq!(keys, tens.iter().cloned().collect::<Vec<_>>());
+    assert_eq!(keys_of(&c.cmd(&["KEYS", "*"])).len(), 501);
+    assert_eq!(c.cmd(&["KEYS", "nothing*"]), Value::Array(Some(vec![])));
+    // Bad cursors and options.
+    assert_eq!(c.cmd(&["SCAN", "abc"]), err("ERR invalid cursor"));
+    assert_eq!(c.cmd(&["SCAN", "-1"]), err("ERR invalid cursor"));
+    assert_eq!(c.cmd(&["SCAN", "0", "COUNT", "0"]), err("ERR syntax error"));
+    assert_eq!(c.cmd(&["SCAN", "0", "MATCH"]), err("ERR syntax error"));
+    assert!(matches!(
+        c.cmd(&["SCAN", "18446744073709551615"]),
+        Value::Array(Some(_))
+    ));
+    assert!(matches!(
+        c.cmd(&["SCAN", "99999999999999"]),
+        Value::Array(Some(_))
+    ));
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
 }

@@ -8,7 +8,7 @@
 
 use piccolo_queues::Variant;
 
-use super::message::{Bytes, Op, Request, expire_flags, getex_flags, set_flags};
+use super::message::{Bytes, Op, Request, expire_flags, getex_flags, scan_flags, set_flags};
 use super::order::{Entry, InfoText, JoinKind, info_sections};
 use super::reactor::{Router, ServerInfo, Session};
 use crate::proto::command::{
@@ -62,13 +62,13 @@ pub fn dispatch<V: Variant>(
         C::SetNx | C::IncrBy | C::DecrBy | C::Append => argc == 3,
         C::SetEx | C::PSetEx => argc == 4,
         C::Expire | C::PExpire | C::ExpireAt | C::PExpireAt => argc >= 3,
-        C::GetEx | C::Auth => argc >= 2,
+        C::GetEx | C::Auth | C::Scan => argc >= 2,
+        C::Keys => argc == 2,
         C::Shutdown => argc <= 2,
         C::MGet | C::Del | C::Unlink | C::Exists => argc >= 2,
         C::MSet => argc >= 3 && argc % 2 == 1,
         _ => {
-            // Known to proto but not served yet (SCAN, KEYS, GETV, CAS): answered like an
-            // unknown command.
+            // Known to proto but not served yet (GETV, CAS): answered like an unknown command.
             unknown_command(session, command);
             return Dispatch::Done;
         }
@@ -216,6 +216,34 @@ pub fn dispatch<V: Variant>(
             };
         }
         C::Auth => auth(command, session, info),
+        C::Scan => return scan(command, session, router),
+        C::Keys => {
+            let pattern = arg(1);
+            let workers = router.workers();
+            if (0..workers).any(|worker| !router.has_room(worker, 1)) {
+                return Dispatch::Blocked;
+            }
+            let seq = session
+                .order
+                .push(Entry::many(JoinKind::Concat, workers as u32));
+            for worker in 0..workers {
+                router.send(
+                    worker,
+                    Request {
+                        conn: session.id,
+                        seq,
+                        part: worker as u16,
+                        op: Op::Keys,
+                        flags: 0,
+                        hash: 0,
+                        number: 0,
+                        key: Bytes::empty(),
+                        value: Bytes::copy_from(pattern),
+                        extra: None,
+                    },
+                );
+            }
+        }
         C::Shutdown => {
             let mode = arg(1);
             let known = ["NOSAVE", "SAVE", "NOW", "FORCE"];
@@ -479,6 +507,90 @@ fn broadcast<V: Variant>(
     Dispatch::Done
 }
 
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`. The client's cursor is
+/// `shard_cursor * workers + worker` (see `worker::client_cursor`): one worker is scanned at a
+/// time, and a worker that finishes hands the client on to the next one.
+fn scan<V: Variant>(
+    command: &Command<'_>,
+    session: &mut Session,
+    router: &mut Router<V>,
+) -> Dispatch {
+    let arg = |index: usize| command.arg(index).unwrap_or_default();
+    let cursor_text = arg(1);
+    let cursor = if cursor_text.is_empty() || !cursor_text.iter().all(u8::is_ascii_digit) {
+        None
+    } else {
+        std::str::from_utf8(cursor_text)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+    };
+    let Some(cursor) = cursor else {
+        local_error(session, b"ERR invalid cursor");
+        return Dispatch::Done;
+    };
+    let mut count: i64 = 10;
+    let mut pattern: Option<&[u8]> = None;
+    let mut flags = 0;
+    let mut index = 2;
+    while index < command.len() {
+        let option = arg(index);
+        let Some(value) = command.arg(index + 1) else {
+            local_error(session, b"ERR syntax error");
+            return Dispatch::Done;
+        };
+        if option.eq_ignore_ascii_case(b"COUNT") {
+            match parse_i64(value) {
+                None => {
+                    local_error(session, b"ERR value is not an integer or out of range");
+                    return Dispatch::Done;
+                }
+                Some(value) if value < 1 => {
+                    local_error(session, b"ERR syntax error");
+                    return Dispatch::Done;
+                }
+                Some(value) => count = value,
+            }
+        } else if option.eq_ignore_ascii_case(b"MATCH") {
+            pattern = Some(value);
+        } else if option.eq_ignore_ascii_case(b"TYPE") {
+            if !value.eq_ignore_ascii_case(b"string") {
+                flags |= scan_flags::NO_TYPE_MATCH;
+            }
+        } else {
+            local_error(session, b"ERR syntax error");
+            return Dispatch::Done;
+        }
+        index += 2;
+    }
+    let workers = router.workers() as u64;
+    let worker = (cursor % workers) as usize;
+    let shard_cursor = cursor / workers;
+    if !router.has_room(worker, 1) {
+        return Dispatch::Blocked;
+    }
+    if pattern.is_some() {
+        flags |= scan_flags::MATCH;
+    }
+    let seq = session.order.push(Entry::One(None));
+    router.send(
+        worker,
+        Request {
+            conn: session.id,
+            seq,
+            part: 0,
+            op: Op::Scan,
+            flags,
+            // SCAN carries COUNT in the hash field (there is no key to hash).
+            hash: count as u64,
+            number: shard_cursor as i64,
+            key: Bytes::empty(),
+            value: Bytes::copy_from(pattern.unwrap_or_default()),
+            extra: None,
+        },
+    );
+    Dispatch::Done
+}
+
 /// Compares without an early exit, so the time taken does not tell how much of a guess matched.
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     let mut difference = given.len() ^ expected.len();
@@ -713,8 +825,8 @@ fn command_command(command: &Command<'_>, session: &mut Session) {
     }
 }
 
-/// Commands this slice serves (the `CommandName`s minus SCAN, KEYS, GETV and CAS).
-const SERVED_COMMANDS: usize = 40;
+/// Commands this slice serves (the `CommandName`s minus GETV and CAS).
+const SERVED_COMMANDS: usize = 42;
 
 fn config(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
     let subcommand = command.arg(1).unwrap_or_default();

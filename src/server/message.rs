@@ -122,6 +122,38 @@ pub enum Op {
     Flush,
     /// INFO: this worker's [`WorkerStats`], packed into the reply's data.
     Stats,
+    /// SCAN on this worker: `number` is the shard's cursor (as `u64` bits), `hash` carries
+    /// COUNT, `value` the MATCH pattern when `flags` has [`scan_flags::MATCH`]. The reply is a
+    /// [`ReplyKind::KeyPage`] whose `int` is the client's next cursor.
+    Scan,
+    /// KEYS on this worker: `value` is the pattern; the reply is a [`ReplyKind::KeyList`].
+    Keys,
+}
+
+/// SCAN flags.
+pub mod scan_flags {
+    /// `value` holds a MATCH pattern.
+    pub const MATCH: u8 = 1;
+    /// TYPE asked for a type other than `string`: emit nothing, but walk on.
+    pub const NO_TYPE_MATCH: u8 = 2;
+}
+
+/// Appends `key` to a packed key list (`u32` LE length, then the bytes).
+pub fn pack_key(packed: &mut Vec<u8>, key: &[u8]) {
+    packed.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    packed.extend_from_slice(key);
+}
+
+/// The keys of a packed key list (see [`pack_key`]); stops at a malformed tail.
+pub fn packed_keys(packed: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let mut rest = packed;
+    std::iter::from_fn(move || {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let key = tail.get(..len)?;
+        rest = &tail[len..];
+        Some(key)
+    })
 }
 
 /// What a worker reports for INFO (the reply to [`Op::Stats`]).
@@ -300,6 +332,10 @@ pub enum ReplyKind {
     Simple,
     /// Error `data` (the text after `-`).
     Error,
+    /// SCAN's page: `[int as decimal cursor, [keys packed in data]]`.
+    KeyPage,
+    /// KEYS (one worker's part): the keys packed in `data`.
+    KeyList,
 }
 
 /// The answer to one [`Request`].
@@ -344,6 +380,18 @@ impl Reply {
             ReplyKind::Bulk => reply::bulk(out, self.data.as_slice()),
             ReplyKind::Simple => reply::simple_string(out, self.data.as_slice()),
             ReplyKind::Error => reply::error(out, self.data.as_slice()),
+            ReplyKind::KeyPage => {
+                reply::array_header(out, 2);
+                reply::bulk(out, (self.int as u64).to_string().as_bytes());
+                let keys = self.data.as_slice();
+                reply::array_header(out, packed_keys(keys).count());
+                packed_keys(keys).for_each(|key| reply::bulk(out, key));
+            }
+            ReplyKind::KeyList => {
+                let keys = self.data.as_slice();
+                reply::array_header(out, packed_keys(keys).count());
+                packed_keys(keys).for_each(|key| reply::bulk(out, key));
+            }
         }
     }
 }
@@ -368,6 +416,19 @@ mod tests {
         let exact = Bytes::<KEY_INLINE_BYTES>::copy_from(&[1u8; KEY_INLINE_BYTES]);
         assert!(matches!(exact, Bytes::Inline { .. }));
         assert_eq!(Bytes::<4>::empty().as_slice(), b"");
+    }
+
+    #[test]
+    fn packed_keys_round_trip() {
+        let mut packed = Vec::new();
+        for key in [&b"a"[..], b"", b"key:123"] {
+            pack_key(&mut packed, key);
+        }
+        let keys: Vec<&[u8]> = packed_keys(&packed).collect();
+        assert_eq!(keys, [&b"a"[..], b"", b"key:123"]);
+        // A truncated tail is ignored, never read past.
+        assert_eq!(packed_keys(&packed[..packed.len() - 1]).count(), 2);
+        assert_eq!(packed_keys(&[1, 0]).count(), 0);
     }
 
     #[test]

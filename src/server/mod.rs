@@ -307,6 +307,8 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
             reactor_waker: waker.clone(),
             shutdown: shutdown.clone(),
             spins: config.worker_spins,
+            index,
+            workers: config.workers,
         };
         let core = pin.then(|| cores[index + 1]);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

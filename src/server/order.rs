@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use super::message::{Reply, ReplyKind, WorkerStats};
+use super::message::{Reply, ReplyKind, WorkerStats, packed_keys};
 use crate::proto::reply;
 
 /// How the parts of a multi-part command are joined.
@@ -32,6 +32,8 @@ pub enum JoinKind {
     AllOk,
     /// INFO: the reactor's text, then sections built from every worker's [`WorkerStats`].
     Info,
+    /// One array of every part's keys (KEYS).
+    Concat,
 }
 
 /// INFO sections that need the workers' numbers.
@@ -86,7 +88,7 @@ pub enum Entry {
 impl Entry {
     /// A multi-part entry expecting `parts` replies.
     pub fn many(kind: JoinKind, parts: u32) -> Entry {
-        let items = if matches!(kind, JoinKind::Array | JoinKind::Info) {
+        let items = if matches!(kind, JoinKind::Array | JoinKind::Info | JoinKind::Concat) {
             (0..parts).map(|_| None).collect()
         } else {
             Vec::new()
@@ -129,6 +131,7 @@ impl Entry {
             Entry::Many(join) => {
                 if let Some(error) = &join.error {
                     if !matches!(join.kind, JoinKind::Array | JoinKind::Info) {
+                        // (Concat too: an error in any part is the answer.)
                         error.encode(out);
                         return;
                     }
@@ -136,6 +139,18 @@ impl Entry {
                 match join.kind {
                     JoinKind::Sum => reply::integer(out, join.sum),
                     JoinKind::AllOk => reply::ok(out),
+                    JoinKind::Concat => {
+                        let parts = || join.items.iter().flatten();
+                        let total: usize = parts()
+                            .map(|part| packed_keys(part.data.as_slice()).count())
+                            .sum();
+                        reply::array_header(out, total);
+                        for part in parts() {
+                            for key in packed_keys(part.data.as_slice()) {
+                                reply::bulk(out, key);
+                            }
+                        }
+                    }
                     JoinKind::Info => {
                         let text = render_info(&join);
                         reply::bulk(out, text.as_bytes());
@@ -282,7 +297,10 @@ impl Order {
                     join.error = Some(reply);
                 } else if join.kind == JoinKind::Sum {
                     join.sum = join.sum.saturating_add(reply.int);
-                } else if matches!(join.kind, JoinKind::Array | JoinKind::Info) {
+                } else if matches!(
+                    join.kind,
+                    JoinKind::Array | JoinKind::Info | JoinKind::Concat
+                ) {
                     let part = usize::from(reply.part);
                     if let Some(item) = join.items.get_mut(part) {
                         *item = Some(reply);

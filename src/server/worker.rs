@@ -19,7 +19,8 @@ use piccolo_queues::park::{Parker, SleepFlag, Unparker};
 use piccolo_queues::{RingConsumer, RingProducer, Variant};
 
 use super::message::{
-    Bytes, Op, Reply, ReplyKind, Request, WorkerStats, expire_flags, getex_flags, set_flags,
+    Bytes, Op, Reply, ReplyKind, Request, WorkerStats, expire_flags, getex_flags, pack_key,
+    scan_flags, set_flags,
 };
 use crate::store::{Condition, Config, Expiry, SetOptions, Shard, StoreError};
 
@@ -48,6 +49,10 @@ pub struct Worker<V: Variant> {
     pub shutdown: Arc<AtomicBool>,
     /// Spins before parking when the ring is empty (`--worker-spins`).
     pub spins: u32,
+    /// This worker's index (SCAN cursors name the worker).
+    pub index: usize,
+    /// How many workers there are.
+    pub workers: usize,
 }
 
 /// The current Unix time in ms.
@@ -73,11 +78,12 @@ impl<V: Variant> Worker<V> {
             let replies = &mut self.replies;
             let shard_ref = &mut shard;
             let stats_ref = &mut stats;
+            let (index, workers) = (self.index, self.workers);
             let count = self.requests.pop_batch(BATCH_MAX, |request| {
-                let reply = if request.op == Op::Stats {
-                    stats_reply(shard_ref, stats_ref, &request)
-                } else {
-                    execute(shard_ref, request, now_ms)
+                let reply = match request.op {
+                    Op::Stats => stats_reply(shard_ref, stats_ref, &request),
+                    Op::Scan => scan_reply(shard_ref, &request, now_ms, index, workers),
+                    _ => execute(shard_ref, request, now_ms),
                 };
                 push_reply(replies, reply);
             });
@@ -142,6 +148,67 @@ fn push_reply<P: RingProducer<Reply>>(replies: &mut P, reply: Reply) {
             }
         }
     }
+}
+
+/// Most keys one SCAN call looks at, whatever COUNT asks (a call blocks the worker).
+pub const SCAN_COUNT_MAX: usize = 100_000;
+
+/// Encodes a worker's shard cursor as the client's cursor: `shard_cursor * workers + worker`,
+/// so the client's cursor names the worker as well. `None` if it does not fit in 64 bits.
+pub fn client_cursor(shard_cursor: u64, worker: usize, workers: usize) -> Option<u64> {
+    shard_cursor
+        .checked_mul(workers as u64)?
+        .checked_add(worker as u64)
+}
+
+fn scan_reply(
+    shard: &mut Shard,
+    request: &Request,
+    now_ms: u64,
+    index: usize,
+    workers: usize,
+) -> Reply {
+    let pattern = (request.flags & scan_flags::MATCH != 0).then(|| request.value.as_slice());
+    let emit_none = request.flags & scan_flags::NO_TYPE_MATCH != 0;
+    let count = (request.hash as usize).clamp(1, SCAN_COUNT_MAX);
+    let mut packed = Vec::new();
+    let next = shard.scan(request.number as u64, count, pattern, now_ms, |key| {
+        if !emit_none {
+            pack_key(&mut packed, key);
+        }
+    });
+    // A finished worker hands the client on to the next worker's first page.
+    let cursor = if next != 0 {
+        client_cursor(next, index, workers)
+    } else if index + 1 < workers {
+        Some(index as u64 + 1)
+    } else {
+        Some(0)
+    };
+    let Some(cursor) = cursor else {
+        return error_reply(request, "ERR scan cursor overflow");
+    };
+    let mut reply = Reply::to(request, ReplyKind::KeyPage);
+    reply.int = cursor as i64;
+    reply.data = Bytes::copy_from(&packed);
+    reply
+}
+
+fn keys_reply(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
+    let pattern = request.value.as_slice();
+    let mut packed = Vec::new();
+    let mut cursor = 0;
+    loop {
+        cursor = shard.scan(cursor, 1024, Some(pattern), now_ms, |key| {
+            pack_key(&mut packed, key);
+        });
+        if cursor == 0 {
+            break;
+        }
+    }
+    let mut reply = Reply::to(request, ReplyKind::KeyList);
+    reply.data = Bytes::copy_from(&packed);
+    reply
 }
 
 fn stats_reply(shard: &Shard, stats: &mut WorkerStats, request: &Request) -> Reply {
@@ -270,8 +337,9 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             shard.flush();
             Reply::to(&request, ReplyKind::Ok)
         }
-        // Answered in the worker loop, which owns the counters.
-        Op::Stats => error_reply(
+        Op::Keys => keys_reply(shard, &request, now_ms),
+        // Answered in the worker loop, which owns the counters and knows the worker's index.
+        Op::Stats | Op::Scan => error_reply(
             &request,
             "ERR internal error: stats outside the worker loop",
         ),
