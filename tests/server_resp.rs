@@ -318,8 +318,8 @@ fn every_command_with_errors_and_edge_cases() {
         err("ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' ")
     );
     assert_eq!(
-        c.cmd(&["GETV", "k"]),
-        err("ERR unknown command 'GETV', with args beginning with: 'k' ")
+        c.cmd(&["GETX", "k"]),
+        err("ERR unknown command 'GETX', with args beginning with: 'k' ")
     );
     assert_eq!(
         c.cmd(&["GET"]),
@@ -899,4 +899,49 @@ fn scan_and_keys_cover_every_worker() {
         Value::Array(Some(_))
     ));
     assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+}
+
+#[test]
+fn getv_and_cas_compare_versions() {
+    let server = Server::start(&["--workers", "2"]);
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["GETV", "k"]), nil());
+    assert_eq!(
+        c.cmd(&["CAS", "k", "0", "v"]),
+        nil(),
+        "CAS needs an existing key"
+    );
+    assert_eq!(c.cmd(&["SET", "k", "one"]), ok());
+    let Value::Array(Some(pair)) = c.cmd(&["GETV", "k"]) else {
+        panic!("GETV replies [value, version]")
+    };
+    assert_eq!(pair[0], bulk(b"one"));
+    let Value::Int(version) = pair[1] else {
+        panic!("a version")
+    };
+    // A stale version fails and changes nothing; the current one writes and returns the next.
+    let stale = (version - 1).to_string();
+    assert_eq!(c.cmd(&["CAS", "k", &stale, "two"]), nil());
+    assert_eq!(c.cmd(&["GET", "k"]), bulk(b"one"));
+    let Value::Int(next) = c.cmd(&["CAS", "k", &version.to_string(), "two"]) else {
+        panic!("CAS returns the new version")
+    };
+    assert!(next > version);
+    assert_eq!(c.cmd(&["GET", "k"]), bulk(b"two"));
+    assert_eq!(c.cmd(&["CAS", "k", &version.to_string(), "three"]), nil());
+    let Value::Array(Some(pair)) = c.cmd(&["GETV", "k"]) else {
+        panic!("GETV replies [value, version]")
+    };
+    assert_eq!(pair, vec![bulk(b"two"), int(next)]);
+    // Any write bumps the version.
+    assert_eq!(c.cmd(&["APPEND", "k", "!"]), int(4));
+    assert_eq!(c.cmd(&["CAS", "k", &next.to_string(), "x"]), nil());
+    assert_eq!(
+        c.cmd(&["CAS", "k", "abc", "x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        c.cmd(&["CAS", "k", "1"]),
+        err("ERR wrong number of arguments for 'cas' command")
+    );
 }

@@ -128,6 +128,10 @@ pub enum Op {
     Scan,
     /// KEYS on this worker: `value` is the pattern; the reply is a [`ReplyKind::KeyList`].
     Keys,
+    /// GETV: the value and its version ([`ReplyKind::ValueVersion`]) or nil.
+    GetV,
+    /// CAS: write `value` if the key's version is `number`; the new version, or nil.
+    Cas,
 }
 
 /// SCAN flags.
@@ -336,6 +340,8 @@ pub enum ReplyKind {
     KeyPage,
     /// KEYS (one worker's part): the keys packed in `data`.
     KeyList,
+    /// GETV: `[data as bulk, int]`.
+    ValueVersion,
 }
 
 /// The answer to one [`Request`].
@@ -386,6 +392,11 @@ impl Reply {
                 let keys = self.data.as_slice();
                 reply::array_header(out, packed_keys(keys).count());
                 packed_keys(keys).for_each(|key| reply::bulk(out, key));
+            }
+            ReplyKind::ValueVersion => {
+                reply::array_header(out, 2);
+                reply::bulk(out, self.data.as_slice());
+                reply::integer(out, self.int);
             }
             ReplyKind::KeyList => {
                 let keys = self.data.as_slice();

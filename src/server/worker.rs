@@ -338,6 +338,27 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             Reply::to(&request, ReplyKind::Ok)
         }
         Op::Keys => keys_reply(shard, &request, now_ms),
+        Op::GetV => match shard.get(hash, key, now_ms) {
+            Some(value) => {
+                let mut reply = Reply::to(&request, ReplyKind::ValueVersion);
+                reply.data = Bytes::copy_from(value.bytes);
+                reply.int = value.version as i64;
+                reply
+            }
+            None => Reply::to(&request, ReplyKind::Nil),
+        },
+        Op::Cas => {
+            let options = SetOptions {
+                condition: Condition::IfVersion(request.number as u64),
+                expiry: Expiry::Clear,
+                return_old: false,
+            };
+            match shard.set(hash, key, request.value.as_slice(), options, now_ms) {
+                Ok(outcome) if outcome.stored => integer(&request, outcome.version as i64),
+                Ok(_) => Reply::to(&request, ReplyKind::Nil),
+                Err(error) => store_error(&request, error),
+            }
+        }
         // Answered in the worker loop, which owns the counters and knows the worker's index.
         Op::Stats | Op::Scan => error_reply(
             &request,
