@@ -945,3 +945,117 @@ fn getv_and_cas_compare_versions() {
         err("ERR wrong number of arguments for 'cas' command")
     );
 }
+
+#[test]
+fn random_commands_never_break_the_server() {
+    // Well-framed commands with random names, options and arguments (extreme integers,
+    // negative times, empty and long strings): every command gets exactly one reply, in order,
+    // and the server survives. The test binary is a debug build, so the server's
+    // debug assertions are armed too.
+    let server = Server::start(&["--workers", "3"]);
+    let names = [
+        "GET",
+        "SET",
+        "SETNX",
+        "SETEX",
+        "PSETEX",
+        "GETDEL",
+        "GETEX",
+        "MGET",
+        "MSET",
+        "DEL",
+        "UNLINK",
+        "EXISTS",
+        "TYPE",
+        "INCR",
+        "INCRBY",
+        "DECR",
+        "DECRBY",
+        "APPEND",
+        "STRLEN",
+        "EXPIRE",
+        "PEXPIRE",
+        "EXPIREAT",
+        "PEXPIREAT",
+        "TTL",
+        "PTTL",
+        "PERSIST",
+        "SCAN",
+        "KEYS",
+        "GETV",
+        "CAS",
+        "PING",
+        "ECHO",
+        "SELECT",
+        "CLIENT",
+        "COMMAND",
+        "CONFIG",
+        "INFO",
+        "DBSIZE",
+        "HELLO",
+        "AUTH",
+        "NOPE",
+        "set",
+        "gEt",
+    ];
+    let words = [
+        "NX",
+        "XX",
+        "GET",
+        "EX",
+        "PX",
+        "EXAT",
+        "PXAT",
+        "KEEPTTL",
+        "IFEQ",
+        "PERSIST",
+        "MATCH",
+        "COUNT",
+        "TYPE",
+        "*",
+        "k?",
+        "0",
+        "1",
+        "-1",
+        "100",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "99999999999999999999",
+        "",
+        "abc",
+        "GETNAME",
+        "SETNAME",
+        "ID",
+        "DOCS",
+        "keyspace",
+        "string",
+        "2",
+        "3",
+    ];
+    let mut rng = Rng(0xDEAD_BEEF);
+    let mut client = server.connect();
+    for _round in 0..20 {
+        let mut batch = Vec::new();
+        let commands = 500;
+        for _ in 0..commands {
+            let mut args: Vec<Vec<u8>> = vec![names[rng.below(names.len() as u64) as usize].into()];
+            for _ in 0..rng.below(7) {
+                let arg: Vec<u8> = match rng.below(4) {
+                    0 => format!("key:{}", rng.below(20)).into_bytes(),
+                    1 => vec![b'x'; rng.below(100) as usize],
+                    _ => words[rng.below(words.len() as u64) as usize].into(),
+                };
+                args.push(arg);
+            }
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            batch.extend(encode(&refs));
+        }
+        client.send(&batch);
+        for index in 0..commands {
+            assert!(client.try_read().is_some(), "reply {index} missing");
+        }
+    }
+    assert_eq!(client.cmd(&["PING"]), Value::Simple("PONG".into()));
+    let mut other = server.connect();
+    assert_eq!(other.cmd(&["PING"]), Value::Simple("PONG".into()));
+}
