@@ -1059,3 +1059,31 @@ fn random_commands_never_break_the_server() {
     let mut other = server.connect();
     assert_eq!(other.cmd(&["PING"]), Value::Simple("PONG".into()));
 }
+
+#[test]
+fn tiny_rings_stall_parsing_without_losing_commands() {
+    // Rings of 16 slots: the in-flight budget runs out constantly, so connections stall with
+    // commands in their read buffers and resume as replies return. A client that half-closes
+    // after its pipeline still gets every reply.
+    let server = Server::start(&["--workers", "2", "--ring-capacity", "16"]);
+    let mut clients: Vec<Client> = (0..4).map(|_| server.connect()).collect();
+    let count = 2000;
+    for (index, client) in clients.iter_mut().enumerate() {
+        let pipeline: Vec<u8> = (0..count)
+            .flat_map(|i| encode(&[b"INCR", format!("c{}", i % 37 + index * 100).as_bytes()]))
+            .chain(encode(&[b"MGET", b"c0", b"c1", b"c2", b"c3"]))
+            .collect();
+        client.send(&pipeline);
+        client.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    for (index, client) in clients.iter_mut().enumerate() {
+        let mut counters: HashMap<usize, i64> = HashMap::new();
+        for i in 0..count {
+            let counter = counters.entry(i % 37 + index * 100).or_insert(0);
+            *counter += 1;
+            assert_eq!(client.read(), int(*counter), "client {index} reply {i}");
+        }
+        assert!(matches!(client.read(), Value::Array(Some(items)) if items.len() == 4));
+        assert!(client.closed_by_server());
+    }
+}

@@ -49,6 +49,8 @@ pub const MAX_IN_FLIGHT_PER_CONN: usize = 1024;
 const READS_PER_TURN: usize = 16;
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// An empty read buffer larger than this is shrunk back to one read chunk.
+const READ_KEEP_BYTES: usize = 64 * 1024;
 /// An output buffer with more capacity than this is shrunk once written out.
 const OUT_KEEP_BYTES: usize = 64 * 1024;
 /// How long shutdown waits for in-flight requests.
@@ -220,6 +222,9 @@ struct Conn {
     protocol: Option<Protocol>,
     /// In the `dirty` list.
     dirty: bool,
+    /// Parsing stopped for want of budget: buffered commands still wait to be dispatched, so
+    /// an EOF does not close the connection yet.
+    stalled: bool,
 }
 
 struct Slot {
@@ -484,6 +489,7 @@ impl<V: Variant> Reactor<V> {
             unread: true,
             protocol: None,
             dirty: false,
+            stalled: false,
         });
         self.info.connected_clients += 1;
     }
@@ -522,7 +528,15 @@ impl<V: Variant> Reactor<V> {
         }
         let mut reads = 0;
         loop {
-            match self.parse_buffered(index) {
+            let parsed = self.parse_buffered(index);
+            if let Some(conn) = self
+                .slots
+                .get_mut(index)
+                .and_then(|slot| slot.conn.as_mut())
+            {
+                conn.stalled = matches!(parsed, Parsed::Stalled);
+            }
+            match parsed {
                 Parsed::More => {}
                 Parsed::Stalled => {
                     self.stalled.push(index);
@@ -643,6 +657,11 @@ impl<V: Variant> Reactor<V> {
         if start == end {
             conn.read_start = 0;
             conn.read_end = 0;
+            // A large request grew the buffer; do not keep that much per idle connection.
+            if conn.read_buf.len() > READ_KEEP_BYTES {
+                conn.read_buf.truncate(READ_CHUNK_BYTES);
+                conn.read_buf.shrink_to_fit();
+            }
         }
         if shutdown && !self.stopping {
             eprintln!("piccolo-server: SHUTDOWN from {}, shutting down", conn.peer);
@@ -719,7 +738,7 @@ impl<V: Variant> Reactor<V> {
                 if conn.session.out.capacity() > OUT_KEEP_BYTES {
                     conn.session.out.shrink_to(OUT_KEEP_BYTES);
                 }
-                let done_reading = conn.session.closing || conn.eof;
+                let done_reading = conn.session.closing || (conn.eof && !conn.stalled);
                 if done_reading && conn.session.order.is_empty() {
                     self.close(index, None);
                 }
