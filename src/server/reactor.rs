@@ -34,7 +34,7 @@ use super::message::{ConnId, Reply, Request};
 use super::order::Order;
 use super::signal::SignalPipe;
 use crate::proto::resp::{self, Limits};
-use crate::proto::{Protocol, detect, slot};
+use crate::proto::{Protocol, capnp, detect, slot};
 
 /// Token of the listening socket.
 pub const LISTENER: Token = Token(usize::MAX - 1);
@@ -598,10 +598,19 @@ impl<V: Variant> Reactor<V> {
             let protocol = detect(conn.read_buf[conn.read_start]);
             conn.protocol = Some(protocol);
             if protocol == Protocol::Capnp {
-                // Cap'n Proto on the port is left for later: refuse clearly.
+                // Cap'n Proto on the port is left for later: refuse clearly, with a Response
+                // the client can decode (id 0: the request was not read).
                 eprintln!(
                     "piccolo-server: closing {}: Cap'n Proto is not served yet",
                     conn.peer
+                );
+                let mut encoder = capnp::MessageEncoder::new(64);
+                capnp::write_error_response(
+                    &mut encoder,
+                    &mut conn.session.out,
+                    0,
+                    capnp::piccolo_capnp::ErrorCode::UnknownOperation,
+                    "Cap'n Proto is not served by this server yet; use RESP on this port",
                 );
                 conn.session.closing = true;
                 return Parsed::Closing;
