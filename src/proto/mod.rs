@@ -13,7 +13,7 @@
 //!   generated schema code.
 //! - [`slot`]: the Redis Cluster key slot that routes a request to its worker.
 //!
-//! `docs/parts/proto-design.md` explains the choices.
+//! `docs/DESIGN.md` (protocols section) explains the choices.
 
 pub mod capnp;
 pub mod command;

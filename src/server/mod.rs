@@ -1,7 +1,7 @@
 //! The server: a mio reactor, key-routed SPSC rings to pinned workers, replies back through the
 //! rings with a `mio::Waker`, RESP2 on one port.
 //!
-//! A tour of the data path, one file per step (`docs/parts/server-design.md` says why):
+//! A tour of the data path, one file per step (`docs/DESIGN.md`, server section, says why):
 //!
 //! 1. [`reactor`]: one thread owns the listener and every connection. It reads, parses with
 //!    [`crate::proto::resp`], and hands each command to [`commands`].
