@@ -59,6 +59,11 @@ pub struct Consumer<T> {
 }
 
 impl<T> Shared<T> {
+    /// Values in the queue now.
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     fn lock(&self) -> impl core::ops::DerefMut<Target = VecDeque<T>> + '_ {
         // A panic while holding the lock cannot leave the VecDeque half-updated in a way that
         // matters to us (push_back/pop_front are atomic with respect to unwinding), so a
@@ -81,25 +86,9 @@ impl<T> Producer<T> {
         Ok(())
     }
 
-    /// Values in the queue now.
-    pub fn len(&self) -> usize {
-        self.shared.lock().len()
-    }
-
-    /// True if the queue holds no values now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The most values the queue holds.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
-    }
-
-    /// True once the consumer has been dropped.
-    pub fn is_abandoned(&self) -> bool {
-        !self.shared.consumer_alive.load(Ordering::Acquire)
-    }
+    /// Nothing to publish: every push is published at once.
+    #[inline(always)]
+    fn flush_pending(&mut self) {}
 }
 
 impl<T> Consumer<T> {
@@ -108,84 +97,19 @@ impl<T> Consumer<T> {
     pub fn pop(&mut self) -> Option<T> {
         self.shared.lock().pop_front()
     }
-
-    /// Values in the queue now.
-    pub fn len(&self) -> usize {
-        self.shared.lock().len()
-    }
-
-    /// True if the queue holds no values now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The most values the queue holds.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
-    }
-
-    /// True once the producer has been dropped; values it pushed are still there to pop.
-    pub fn is_abandoned(&self) -> bool {
-        !self.shared.producer_alive.load(Ordering::Acquire)
-    }
 }
 
-impl<T> Drop for Producer<T> {
-    fn drop(&mut self) {
-        self.shared.producer_alive.store(false, Ordering::Release);
-    }
-}
-
-impl<T> Drop for Consumer<T> {
-    fn drop(&mut self) {
-        self.shared.consumer_alive.store(false, Ordering::Release);
-    }
-}
-
-impl<T: Send> crate::RingProducer<T> for Producer<T> {
-    #[inline]
-    fn push(&mut self, value: T) -> Result<(), T> {
-        Producer::push(self, value)
-    }
-    fn len(&self) -> usize {
-        Producer::len(self)
-    }
-    fn capacity(&self) -> usize {
-        Producer::capacity(self)
-    }
-    fn is_abandoned(&self) -> bool {
-        Producer::is_abandoned(self)
-    }
-}
-
-impl<T: Send> crate::RingConsumer<T> for Consumer<T> {
-    #[inline]
-    fn pop(&mut self) -> Option<T> {
-        Consumer::pop(self)
-    }
-    /// One lock for the whole batch.
-    fn pop_batch(&mut self, max: usize, mut sink: impl FnMut(T)) -> usize {
-        let mut queue = self.shared.lock();
-        let count = queue.len().min(max);
-        queue.drain(..count).for_each(&mut sink);
-        count
-    }
-    fn len(&self) -> usize {
-        Consumer::len(self)
-    }
-    fn capacity(&self) -> usize {
-        Consumer::capacity(self)
-    }
-    fn is_abandoned(&self) -> bool {
-        Consumer::is_abandoned(self)
-    }
-}
-
-impl crate::Variant for Locked {
-    const NAME: &'static str = "mutex";
-    type Producer<T: Send> = Producer<T>;
-    type Consumer<T: Send> = Consumer<T>;
-    fn channel<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
-        channel(capacity)
+crate::ring::ring_common! {
+    marker: Locked,
+    name: "mutex",
+    producer_extra: {},
+    consumer_extra: {
+        /// One lock for the whole batch.
+        fn pop_batch(&mut self, max: usize, mut sink: impl FnMut(T)) -> usize {
+            let mut queue = self.shared.lock();
+            let count = queue.len().min(max);
+            queue.drain(..count).for_each(&mut sink);
+            count
+        }
     }
 }

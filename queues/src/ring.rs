@@ -82,13 +82,14 @@ impl<T> Drop for RingShared<T> {
 /// Makes a type `!Sync` while keeping it `Send`: ring ends are used from one thread at a time.
 pub(crate) type NotSync = core::marker::PhantomData<core::cell::Cell<()>>;
 
-/// Writes what the three lock-free variants share around their `push`/`pop`: the accessors, the
+/// Writes what the four variants share around their `push`/`pop`: the accessors, the
 /// `Drop` impls that mark an end as gone, the [`RingProducer`](crate::RingProducer) and
 /// [`RingConsumer`](crate::RingConsumer) impls (each variant may add trait methods in
 /// `producer_extra`/`consumer_extra`), and the [`Variant`](crate::Variant) impl.
 ///
-/// The module must define `channel`, `Producer<T>` and `Consumer<T>` (each with a
-/// `shared: Arc<RingShared<T>>` field), `Producer::push`, `Consumer::pop`, and
+/// The module must define `channel`, `Producer<T>` and `Consumer<T>` (each with a `shared` field
+/// whose target has `len()`, `capacity`, `producer_alive` and `consumer_alive`, as
+/// [`RingShared`] does), `Producer::push`, `Consumer::pop`, and
 /// `Producer::flush_pending(&mut self)` (publishes deferred writes; empty where there are none).
 macro_rules! ring_common {
     (

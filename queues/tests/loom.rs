@@ -6,25 +6,16 @@
 
 #![cfg(loom)]
 
+mod common;
+
+use common::DropCounter;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loom::sync::Arc;
 use loom::thread;
 use piccolo_queues::park::Parker;
 use piccolo_queues::{RingConsumer, RingProducer, Variant};
-
-/// Counts drops with a plain std atomic: loom runs the model's threads one at a time on one OS
-/// thread, so this oracle is exact and adds no states to explore.
-struct Counted {
-    id: usize,
-    drops: std::sync::Arc<AtomicUsize>,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 fn push_spinning<T, P: RingProducer<T>>(tx: &mut P, mut value: T) {
     loop {
@@ -87,14 +78,13 @@ fn deferred_batch<V: Variant>() {
 fn drop_with_items_inside<V: Variant>() {
     loom::model(|| {
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
-        let (mut tx, mut rx) = V::channel::<Counted>(2);
+        let (mut tx, mut rx) = V::channel::<DropCounter>(2);
         let producer_drops = drops.clone();
         let producer = thread::spawn(move || {
-            for id in 0..2 {
-                let value = Counted {
-                    id,
-                    drops: producer_drops.clone(),
-                };
+            for id in 0..2u64 {
+                // The counter is a plain std atomic: loom runs the model's threads one at a time
+                // on one OS thread, so this oracle is exact and adds no states to explore.
+                let value = DropCounter::new(id, &producer_drops);
                 assert!(tx.push(value).is_ok(), "two values fit in a ring of two");
             }
             // `tx` drops here, possibly while the consumer is popping.
@@ -123,32 +113,7 @@ fn abandonment_sees_all<V: Variant>() {
     });
 }
 
-macro_rules! loom_for_each_variant {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn lamport() {
-                    super::$name::<piccolo_queues::lamport::Lamport>();
-                }
-                #[test]
-                fn cached() {
-                    super::$name::<piccolo_queues::cached::Cached>();
-                }
-                #[test]
-                fn batched() {
-                    super::$name::<piccolo_queues::batched::Batched>();
-                }
-                #[test]
-                fn mutex() {
-                    super::$name::<piccolo_queues::mutex::Locked>();
-                }
-            }
-        )*
-    };
-}
-
-loom_for_each_variant!(
+for_each_variant!(
     push_pop_full_empty_wrap,
     deferred_batch,
     drop_with_items_inside,
