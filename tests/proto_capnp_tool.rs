@@ -2,6 +2,9 @@
 //! writes from the schema's text form are framed and decoded by Piccolo, and Responses that
 //! Piccolo encodes are read back by `capnp decode`. This proves the framing is the standard one.
 //!
+//! The last test goes further: it starts the real server, sends it Requests written by
+//! `capnp encode`, and reads the server's Responses with `capnp decode`.
+//!
 //! Needs the `capnp` tool (`apt-get install -y capnproto`), hence `#[ignore]`; run with
 //! `cargo test -p piccolo --test proto_capnp_tool -- --ignored`.
 
@@ -109,4 +112,86 @@ fn responses_encoded_by_piccolo_decode_with_the_capnp_tool() {
     let text = String::from_utf8(capnp_tool("decode", "Response", &out)).unwrap();
     let compact: String = text.split_whitespace().collect();
     assert_eq!(compact, "(id=10,error=(code=busy,message=\"tryagain\"))");
+}
+
+/// Starts `piccolo-server` on an ephemeral port; returns the child and its address.
+fn start_server() -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_piccolo-server"))
+        .args(["--addr", "127.0.0.1:0", "--no-pin", "--workers", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start piccolo-server");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split(" listening on ").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                let _ = addr_tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = addr_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the server logs its address at start");
+    (child, addr.parse().expect("a socket address"))
+}
+
+#[test]
+#[ignore = "needs the capnp tool; run by .ci/run"]
+fn the_server_answers_the_capnp_tool() {
+    use std::io::Read;
+    let (mut child, addr) = start_server();
+    let requests = [
+        "(id = 1, ping = \"\")",
+        "(id = 2, set = (key = \"tool\", value = \"hello\"))",
+        "(id = 3, get = \"tool\")",
+        "(id = 4, delete = [\"tool\", \"absent\"])",
+        "(id = 5, get = \"tool\")",
+    ];
+    let mut stream = Vec::new();
+    for request in requests {
+        stream.extend(capnp_tool("encode", "Request", request.as_bytes()));
+    }
+    let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    socket.write_all(&stream).unwrap();
+    // Read until every Response has arrived, splitting frames with the standard framing.
+    let mut received = Vec::new();
+    let mut frames = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while frames.len() < requests.len() {
+        let read = socket.read(&mut buffer).expect("the server answers");
+        assert!(read > 0, "the server closed the connection");
+        received.extend_from_slice(&buffer[..read]);
+        while let Some(len) = frame_len(&received, &FrameLimits::DEFAULT).unwrap() {
+            frames.push(received.drain(..len).collect::<Vec<u8>>());
+        }
+    }
+    let decoded: Vec<String> = frames
+        .iter()
+        .map(|frame| {
+            let text = String::from_utf8(capnp_tool("decode", "Response", frame)).unwrap();
+            text.split_whitespace().collect()
+        })
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(decoded[0], "(id=1,pong=\"PONG\")");
+    assert!(decoded[1].starts_with("(id=2,version="), "{}", decoded[1]);
+    let version = decoded[1]
+        .trim_start_matches("(id=2,version=")
+        .trim_end_matches(')');
+    assert_eq!(
+        decoded[2],
+        format!("(id=3,value=(data=\"hello\",version={version}))")
+    );
+    assert_eq!(decoded[3], "(id=4,integer=1)");
+    assert_eq!(decoded[4], "(id=5,notFound=void)");
 }

@@ -1087,37 +1087,3 @@ fn tiny_rings_stall_parsing_without_losing_commands() {
         assert!(client.closed_by_server());
     }
 }
-
-#[test]
-fn capnp_clients_get_a_decodable_refusal() {
-    use piccolo::proto::capnp::{self, MessageEncoder, piccolo_capnp};
-    let server = Server::start(&[]);
-    let mut client = server.connect();
-    let mut frame = Vec::new();
-    MessageEncoder::default().encode_request(&mut frame, |mut request| {
-        request.set_id(7);
-        request.set_ping(b"");
-    });
-    client.send(&frame);
-    let mut bytes = Vec::new();
-    client
-        .reader
-        .read_to_end(&mut bytes)
-        .expect("the server answers, then closes");
-    let mut scratch = Vec::new();
-    let message = capnp::decode::<piccolo_capnp::response::Owned>(&bytes, &mut scratch)
-        .expect("a framed Response");
-    let response = message.get().expect("a Response");
-    let piccolo_capnp::response::Which::Error(error) = response.which().expect("a known union")
-    else {
-        panic!("an error Response")
-    };
-    let error = error.expect("an error struct");
-    assert_eq!(
-        error.get_code().expect("a known code"),
-        piccolo_capnp::ErrorCode::UnknownOperation
-    );
-    // RESP clients are not affected.
-    let mut resp = server.connect();
-    assert_eq!(resp.cmd(&["PING"]), Value::Simple("PONG".into()));
-}

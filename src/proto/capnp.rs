@@ -234,6 +234,12 @@ pub struct MessageEncoder {
     allocator: ReusableAllocator,
 }
 
+impl fmt::Debug for MessageEncoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageEncoder").finish_non_exhaustive()
+    }
+}
+
 impl MessageEncoder {
     /// Default first segment: 8 KiB, enough for every Response but large values, which spill
     /// into a second, heap-allocated segment.

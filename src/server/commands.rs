@@ -17,17 +17,10 @@ use crate::proto::command::{
 };
 use crate::proto::resp::{Command, parse_i64};
 use crate::proto::{CommandName, reply};
-use crate::store::{glob_match, hash_key};
+use crate::store::glob_match;
 
-/// What became of a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dispatch {
-    /// Answered or sent on its way; drop its bytes from the read buffer.
-    Done,
-    /// A worker's ring budget is exhausted: leave the bytes in the buffer and retry once
-    /// replies have come back.
-    Blocked,
-}
+use super::route::{self, broadcast, single};
+pub use super::route::{Dispatch, Fit};
 
 /// Handles one command.
 pub fn dispatch<V: Variant>(
@@ -380,43 +373,8 @@ fn unknown_command(session: &mut Session, command: &Command<'_>) {
     local_error(session, &message);
 }
 
-/// Sends a one-key request to the key's worker.
-#[allow(clippy::too_many_arguments)]
-fn single<V: Variant>(
-    session: &mut Session,
-    router: &mut Router<V>,
-    op: Op,
-    key: &[u8],
-    flags: u8,
-    number: i64,
-    value: &[u8],
-    extra: Option<Box<[u8]>>,
-) -> Dispatch {
-    let worker = router.owner(key);
-    if !router.has_room(worker, 1) {
-        return Dispatch::Blocked;
-    }
-    let seq = session.order.push(Entry::One(None));
-    router.send(
-        worker,
-        Request {
-            conn: session.id,
-            seq,
-            part: 0,
-            op,
-            flags,
-            hash: hash_key(key),
-            number,
-            key: Bytes::copy_from(key),
-            value: Bytes::copy_from(value),
-            extra,
-        },
-    );
-    Dispatch::Done
-}
-
-/// Splits a multi-key command into one request per key (arguments from index 1, `stride` 1 for
-/// keys, 2 for key/value pairs), each sent to its key's worker, joined by `kind`.
+/// [`route::multi`] for a RESP command: keys (and values, `stride` 2) from argument 1 on;
+/// routing errors answered in Redis's style.
 fn multi<V: Variant>(
     command: &Command<'_>,
     session: &mut Session,
@@ -426,99 +384,21 @@ fn multi<V: Variant>(
     kind: JoinKind,
 ) -> Dispatch {
     let parts = (command.len() - 1) / stride;
-    if parts > usize::from(u16::MAX) + 1 {
-        local_error(
-            session,
-            b"ERR too many keys in one command (at most 65536 here)",
-        );
-        return Dispatch::Done;
-    }
-    router.clear_counts();
-    for index in 0..parts {
-        let key = command.arg(1 + index * stride).unwrap_or_default();
-        router.count(key);
-    }
-    match router.counts_fit() {
-        Fit::Yes => {}
-        Fit::NotNow => return Dispatch::Blocked,
-        Fit::Never => {
-            let message = format!(
-                "ERR too many keys for one worker in one command (at most {} here)",
-                router.capacity()
-            );
-            local_error(session, message.as_bytes());
-            return Dispatch::Done;
-        }
-    }
-    let seq = session.order.push(Entry::many(kind, parts as u32));
-    for index in 0..parts {
-        let key = command.arg(1 + index * stride).unwrap_or_default();
-        let value = if stride == 2 {
+    let key = |index: usize| command.arg(1 + index * stride).unwrap_or_default();
+    let value = |index: usize| {
+        if stride == 2 {
             command.arg(2 + index * stride).unwrap_or_default()
         } else {
             b""
-        };
-        let worker = router.owner(key);
-        router.send(
-            worker,
-            Request {
-                conn: session.id,
-                seq,
-                part: index as u16,
-                op,
-                flags: 0,
-                hash: hash_key(key),
-                number: 0,
-                key: Bytes::copy_from(key),
-                value: Bytes::copy_from(value),
-                extra: None,
-            },
-        );
+        }
+    };
+    match route::multi(session, router, op, kind, parts, key, value) {
+        Ok(dispatch) => dispatch,
+        Err(error) => {
+            local_error(session, error.to_string().as_bytes());
+            Dispatch::Done
+        }
     }
-    Dispatch::Done
-}
-
-/// Whether a multi-key command's requests fit in the workers' ring budgets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fit {
-    /// Send now.
-    Yes,
-    /// Wait for replies to free room.
-    NotNow,
-    /// More keys for one worker than its ring holds.
-    Never,
-}
-
-/// Sends `op` to every worker (DBSIZE, FLUSHALL) and joins the answers.
-fn broadcast<V: Variant>(
-    session: &mut Session,
-    router: &mut Router<V>,
-    op: Op,
-    kind: JoinKind,
-) -> Dispatch {
-    let workers = router.workers();
-    if (0..workers).any(|worker| !router.has_room(worker, 1)) {
-        return Dispatch::Blocked;
-    }
-    let seq = session.order.push(Entry::many(kind, workers as u32));
-    for worker in 0..workers {
-        router.send(
-            worker,
-            Request {
-                conn: session.id,
-                seq,
-                part: worker as u16,
-                op,
-                flags: 0,
-                hash: 0,
-                number: 0,
-                key: Bytes::empty(),
-                value: Bytes::empty(),
-                extra: None,
-            },
-        );
-    }
-    Dispatch::Done
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`. The client's cursor is

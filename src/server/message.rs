@@ -132,6 +132,9 @@ pub enum Op {
     GetV,
     /// CAS: write `value` if the key's version is `number`; the new version, or nil.
     Cas,
+    /// SET for Cap'n Proto: as [`Op::Set`] (same flags), but a write answers the key's new
+    /// version (an integer) instead of OK.
+    SetVersion,
 }
 
 /// SCAN flags.

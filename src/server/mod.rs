@@ -1,12 +1,13 @@
 //! The server: a mio reactor, key-routed SPSC rings to pinned workers, replies back through the
-//! rings with a `mio::Waker`, RESP2 on one port.
+//! rings with a `mio::Waker`, RESP2 and Cap'n Proto on one port.
 //!
 //! A tour of the data path, one file per step (`docs/DESIGN.md`, server section, says why):
 //!
 //! 1. [`reactor`]: one thread owns the listener and every connection. It reads, parses with
 //!    [`crate::proto::resp`], and hands each command to [`commands`].
-//! 2. [`commands`]: answers what needs no data (PING, CONFIG, HELLO, argument errors) and turns
-//!    the rest into fixed-size [`message::Request`]s routed by key slot to the owning worker.
+//! 2. [`commands`] (RESP) and [`capnp_dispatch`] (Cap'n Proto): answer what needs no data (PING,
+//!    CONFIG, HELLO, argument errors) and hand the rest to [`route`], which turns it into
+//!    fixed-size [`message::Request`]s routed by key slot to the owning worker.
 //! 3. [`worker`]: each worker drains its request ring in batches, runs the requests on its own
 //!    [`crate::store::Shard`], pushes [`message::Reply`]s, and wakes the reactor at most once
 //!    per batch, only if it sleeps.
@@ -16,10 +17,12 @@
 //!
 //! [`run`] picks the queue variant once and runs a monomorphised server for it.
 
+pub mod capnp_dispatch;
 pub mod commands;
 pub mod message;
 pub mod order;
 pub mod reactor;
+pub mod route;
 pub mod signal;
 pub mod worker;
 

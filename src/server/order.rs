@@ -19,7 +19,31 @@
 use std::collections::VecDeque;
 
 use super::message::{Reply, ReplyKind, WorkerStats, packed_keys};
+use crate::proto::capnp::MessageEncoder;
+use crate::proto::capnp::piccolo_capnp::{ErrorCode, response};
 use crate::proto::reply;
+
+/// What a Cap'n Proto client's entry needs to build its Response: the client's request id and
+/// how to read the worker's reply. RESP entries carry the default tag and ignore it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tag {
+    /// The Request's `id`, echoed in the Response.
+    pub id: u64,
+    /// How the reply maps onto the Response union.
+    pub shape: Shape,
+}
+
+/// How a worker's [`Reply`] maps onto a Cap'n Proto `Response`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// By reply kind: `Ok` → `ok`, `Nil` → `notFound`, `Integer` → `integer`, `Bulk` /
+    /// `ValueVersion` → `value`, `Error` → `error`, `KeyPage` → `scanPage`.
+    #[default]
+    Plain,
+    /// A conditional write (set without `returnOld`, cas): `Integer` → `version`,
+    /// `Nil` → `conditionFailed`.
+    Version,
+}
 
 /// How the parts of a multi-part command are joined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +144,65 @@ impl Entry {
         }
     }
 
+    /// Writes this entry's answer in the connection's protocol: RESP when `capnp` is `None`.
+    fn encode_for(self, tag: Tag, capnp: Option<&mut MessageEncoder>, out: &mut Vec<u8>) {
+        match capnp {
+            None => self.encode(out),
+            Some(encoder) => self.encode_capnp(tag, encoder, out),
+        }
+    }
+
+    /// Writes this entry as a Cap'n Proto Response with the client's id.
+    fn encode_capnp(self, tag: Tag, encoder: &mut MessageEncoder, out: &mut Vec<u8>) {
+        match self {
+            Entry::Local(bytes) => out.extend_from_slice(&bytes),
+            Entry::One(Some(reply)) => encode_reply_capnp(&reply, tag, encoder, out),
+            Entry::One(None) => {
+                debug_assert!(false, "encoding an incomplete entry");
+                encode_error_capnp(encoder, out, tag.id, b"ERR internal error: reply missing");
+            }
+            Entry::Many(join) => {
+                if let Some(error) = &join.error {
+                    encode_reply_capnp(error, tag, encoder, out);
+                    return;
+                }
+                encoder.encode_response(out, |mut response| {
+                    response.set_id(tag.id);
+                    match join.kind {
+                        JoinKind::Sum => response.set_integer(join.sum),
+                        JoinKind::AllOk => response.set_ok(()),
+                        JoinKind::Array => {
+                            let mut values = response.init_values(join.items.len() as u32);
+                            for (index, item) in join.items.iter().enumerate() {
+                                let mut value = values.reborrow().get(index as u32);
+                                match item {
+                                    Some(reply) if reply.kind == ReplyKind::Bulk => {
+                                        value.set_data(reply.data.as_slice());
+                                    }
+                                    _ => value.set_absent(()),
+                                }
+                            }
+                        }
+                        JoinKind::Info => response.set_info(render_info(&join).as_str()),
+                        JoinKind::Concat => {
+                            let parts = || join.items.iter().flatten();
+                            let total: usize = parts()
+                                .map(|part| packed_keys(part.data.as_slice()).count())
+                                .sum();
+                            let mut page = response.init_scan_page();
+                            page.set_cursor(0);
+                            let mut keys = page.init_keys(total as u32);
+                            let all = parts().flat_map(|part| packed_keys(part.data.as_slice()));
+                            for (index, key) in all.enumerate() {
+                                keys.set(index as u32, key);
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    }
+
     fn encode(self, out: &mut Vec<u8>) {
         match self {
             Entry::One(Some(reply)) => reply.encode(out),
@@ -168,6 +251,76 @@ impl Entry {
             }
         }
     }
+}
+
+/// Encodes one worker reply as a Response (see [`Shape`]).
+fn encode_reply_capnp(reply: &Reply, tag: Tag, encoder: &mut MessageEncoder, out: &mut Vec<u8>) {
+    if reply.kind == ReplyKind::Error {
+        encode_error_capnp(encoder, out, tag.id, reply.data.as_slice());
+        return;
+    }
+    encoder.encode_response(out, |mut response| {
+        response.set_id(tag.id);
+        match (tag.shape, reply.kind) {
+            (Shape::Version, ReplyKind::Integer) => response.set_version(reply.int as u64),
+            (Shape::Version, ReplyKind::Nil) => response.set_condition_failed(()),
+            (_, ReplyKind::Ok) => response.set_ok(()),
+            (_, ReplyKind::Nil) => response.set_not_found(()),
+            (_, ReplyKind::Integer) => response.set_integer(reply.int),
+            (_, ReplyKind::Bulk | ReplyKind::Simple) => {
+                let mut value = response.init_value();
+                value.set_data(reply.data.as_slice());
+            }
+            (_, ReplyKind::ValueVersion) => {
+                let mut value = response.init_value();
+                value.set_data(reply.data.as_slice());
+                value.set_version(reply.int as u64);
+            }
+            (_, ReplyKind::KeyPage | ReplyKind::KeyList) => {
+                let packed = reply.data.as_slice();
+                let mut page = response.init_scan_page();
+                page.set_cursor(if reply.kind == ReplyKind::KeyPage {
+                    reply.int as u64
+                } else {
+                    0
+                });
+                let mut keys = page.init_keys(packed_keys(packed).count() as u32);
+                for (index, key) in packed_keys(packed).enumerate() {
+                    keys.set(index as u32, key);
+                }
+            }
+            (_, ReplyKind::Error) => unreachable!("errors are encoded above"),
+        }
+    });
+}
+
+/// The schema's error code for a RESP-worded error message.
+pub fn error_code(message: &[u8]) -> ErrorCode {
+    let contains = |needle: &[u8]| message.windows(needle.len()).any(|window| window == needle);
+    if contains(b"not an integer") {
+        ErrorCode::NotInteger
+    } else if contains(b"overflow") {
+        ErrorCode::Overflow
+    } else if contains(b"too many keys") || contains(b"too large") || contains(b"too big") {
+        ErrorCode::TooLarge
+    } else if message.starts_with(b"ERR internal") {
+        ErrorCode::Internal
+    } else {
+        ErrorCode::InvalidArgument
+    }
+}
+
+/// Encodes an `error` Response from a RESP-worded message (the `ERR ` prefix dropped, as the
+/// schema asks).
+pub fn encode_error_capnp(
+    encoder: &mut MessageEncoder,
+    out: &mut Vec<u8>,
+    id: u64,
+    message: &[u8],
+) {
+    let text = message.strip_prefix(b"ERR ").unwrap_or(message);
+    let text = String::from_utf8_lossy(text);
+    crate::proto::capnp::write_error_response(encoder, out, id, error_code(message), &text);
 }
 
 /// INFO's text: the reactor's sections, then memory, stats and keyspace from the workers.
@@ -238,7 +391,11 @@ fn render_info(join: &Join) -> String {
 pub struct Order {
     /// Sequence number of `entries[0]`.
     base_seq: u32,
-    entries: VecDeque<Entry>,
+    entries: VecDeque<(Entry, Tag)>,
+    /// The tag of the next entry pushed (set by Cap'n Proto dispatch, taken by the push).
+    next_tag: Tag,
+    /// `Some` on a Cap'n Proto connection: replies are encoded as Responses with it.
+    capnp: Option<Box<MessageEncoder>>,
 }
 
 impl Order {
@@ -252,22 +409,80 @@ impl Order {
         self.entries.is_empty()
     }
 
+    /// Switches the connection to Cap'n Proto Responses, encoded in a reusable first segment
+    /// of `first_segment_words` words (larger Responses spill to the heap).
+    pub fn use_capnp(&mut self, first_segment_words: u32) {
+        self.capnp = Some(Box::new(MessageEncoder::new(first_segment_words)));
+    }
+
+    /// Whether replies are encoded as Cap'n Proto Responses.
+    pub fn is_capnp(&self) -> bool {
+        self.capnp.is_some()
+    }
+
+    /// Sets the tag of the next entry ([`push`](Self::push) or a queued local reply).
+    pub fn set_next_tag(&mut self, tag: Tag) {
+        self.next_tag = tag;
+    }
+
     /// Appends an entry and returns its sequence number.
     pub fn push(&mut self, entry: Entry) -> u32 {
         let seq = self.base_seq.wrapping_add(self.entries.len() as u32);
-        self.entries.push_back(entry);
+        let tag = std::mem::take(&mut self.next_tag);
+        self.entries.push_back((entry, tag));
         seq
     }
 
     /// A reply computed by the reactor: written now if nothing is pending, else queued.
     pub fn local(&mut self, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+        let tag = std::mem::take(&mut self.next_tag);
         if self.entries.is_empty() {
             write(out);
         } else {
             let mut bytes = Vec::new();
             write(&mut bytes);
-            self.entries.push_back(Entry::Local(bytes));
+            self.entries.push_back((Entry::Local(bytes), tag));
         }
+    }
+
+    /// A Cap'n Proto Response computed by the reactor (pong, argument errors), with `id`:
+    /// written now if nothing is pending, else queued. Only on a Cap'n Proto connection.
+    pub fn local_capnp(
+        &mut self,
+        out: &mut Vec<u8>,
+        id: u64,
+        build: impl FnOnce(response::Builder<'_>),
+    ) {
+        let Some(encoder) = self.capnp.as_deref_mut() else {
+            debug_assert!(false, "local_capnp on a RESP connection");
+            return;
+        };
+        let mut bytes = Vec::new();
+        let target = if self.entries.is_empty() {
+            &mut *out
+        } else {
+            &mut bytes
+        };
+        encoder.encode_response(target, |mut response| {
+            response.set_id(id);
+            build(response);
+        });
+        if !bytes.is_empty() {
+            self.entries
+                .push_back((Entry::Local(bytes), Tag::default()));
+        }
+    }
+
+    /// A Cap'n Proto `error` Response with the code for `message` (RESP wording).
+    pub fn local_capnp_error(&mut self, out: &mut Vec<u8>, id: u64, message: &[u8]) {
+        let code = error_code(message);
+        let text = message.strip_prefix(b"ERR ").unwrap_or(message);
+        let text = String::from_utf8_lossy(text);
+        self.local_capnp(out, id, |response| {
+            let mut error = response.init_error();
+            error.set_code(code);
+            error.set_message(&*text);
+        });
     }
 
     /// Files a worker's reply; writes to `out` every entry that became writable at the front.
@@ -275,7 +490,7 @@ impl Order {
     /// generation check in the reactor should make impossible) is dropped.
     pub fn deliver(&mut self, reply: Reply, out: &mut Vec<u8>) -> bool {
         let index = reply.seq.wrapping_sub(self.base_seq) as usize;
-        let Some(entry) = self.entries.get_mut(index) else {
+        let Some((entry, tag)) = self.entries.get_mut(index) else {
             debug_assert!(false, "reply for no pending entry: {reply:?}");
             return false;
         };
@@ -283,7 +498,10 @@ impl Order {
             Entry::One(slot @ None) => {
                 if index == 0 {
                     // The common case: the front's reply; encode it without storing it.
-                    reply.encode(out);
+                    match self.capnp.as_deref_mut() {
+                        None => reply.encode(out),
+                        Some(encoder) => encode_reply_capnp(&reply, *tag, encoder, out),
+                    }
                     self.entries.pop_front();
                     self.base_seq = self.base_seq.wrapping_add(1);
                     self.drain_ready(out);
@@ -322,9 +540,13 @@ impl Order {
     /// Writes complete entries from the front. Returns whether anything was written.
     fn drain_ready(&mut self, out: &mut Vec<u8>) -> bool {
         let mut wrote = false;
-        while self.entries.front().is_some_and(Entry::is_complete) {
-            if let Some(entry) = self.entries.pop_front() {
-                entry.encode(out);
+        while self
+            .entries
+            .front()
+            .is_some_and(|(entry, _)| entry.is_complete())
+        {
+            if let Some((entry, tag)) = self.entries.pop_front() {
+                entry.encode_for(tag, self.capnp.as_deref_mut(), out);
                 self.base_seq = self.base_seq.wrapping_add(1);
                 wrote = true;
             }
@@ -378,7 +600,7 @@ mod tests {
     fn sequence_numbers_wrap() {
         let mut order = Order {
             base_seq: u32::MAX - 1,
-            entries: VecDeque::new(),
+            ..Order::default()
         };
         let mut out = Vec::new();
         let seqs: Vec<u32> = (0..4).map(|_| order.push(Entry::One(None))).collect();

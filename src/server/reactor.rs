@@ -29,6 +29,7 @@ use mio::{Events, Interest, Poll, Token};
 use piccolo_queues::park::{SleepFlag, Unparker};
 use piccolo_queues::{RingConsumer, RingProducer, Variant};
 
+use super::capnp_dispatch;
 use super::commands::{Dispatch, Fit, dispatch};
 use super::message::{ConnId, Reply, Request};
 use super::order::Order;
@@ -53,6 +54,9 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 const READ_KEEP_BYTES: usize = 64 * 1024;
 /// An output buffer with more capacity than this is shrunk once written out.
 const OUT_KEEP_BYTES: usize = 64 * 1024;
+/// Words in each Cap'n Proto connection's reusable Response segment (1 KiB): every Response
+/// but large values and long lists fits; those spill to the heap.
+const CAPNP_FIRST_SEGMENT_WORDS: u32 = 128;
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
@@ -267,6 +271,8 @@ pub struct Reactor<V: Variant> {
     stopping: bool,
     /// When shutdown gives up waiting for in-flight requests.
     stop_deadline: Option<Instant>,
+    /// Where an unaligned Cap'n Proto frame is copied to be read (reused).
+    capnp_scratch: Vec<::capnp::Word>,
 }
 
 enum Parsed {
@@ -324,6 +330,7 @@ impl<V: Variant> Reactor<V> {
             next_client_id: 1,
             stopping: false,
             stop_deadline: None,
+            capnp_scratch: Vec::new(),
         })
     }
 
@@ -598,23 +605,11 @@ impl<V: Variant> Reactor<V> {
             let protocol = detect(conn.read_buf[conn.read_start]);
             conn.protocol = Some(protocol);
             if protocol == Protocol::Capnp {
-                // Cap'n Proto on the port is left for later: refuse clearly, with a Response
-                // the client can decode (id 0: the request was not read).
-                eprintln!(
-                    "piccolo-server: closing {}: Cap'n Proto is not served yet",
-                    conn.peer
-                );
-                let mut encoder = capnp::MessageEncoder::new(64);
-                capnp::write_error_response(
-                    &mut encoder,
-                    &mut conn.session.out,
-                    0,
-                    capnp::piccolo_capnp::ErrorCode::UnknownOperation,
-                    "Cap'n Proto is not served by this server yet; use RESP on this port",
-                );
-                conn.session.closing = true;
-                return Parsed::Closing;
+                conn.session.order.use_capnp(CAPNP_FIRST_SEGMENT_WORDS);
             }
+        }
+        if conn.protocol == Some(Protocol::Capnp) {
+            return self.parse_capnp(index);
         }
         let buffer = std::mem::take(&mut conn.read_buf);
         let mut start = conn.read_start;
@@ -675,6 +670,87 @@ impl<V: Variant> Reactor<V> {
         if shutdown && !self.stopping {
             eprintln!("piccolo-server: SHUTDOWN from {}, shutting down", conn.peer);
             self.begin_stop();
+        }
+        result
+    }
+
+    /// Takes whole Cap'n Proto frames from the read buffer, decodes and dispatches them.
+    ///
+    /// A frame header that breaks a limit, or a message that does not decode, gets one `error`
+    /// Response (`tooLarge` / `malformed`, id 0 when the id could not be read), a log line, and
+    /// a close: the stream cannot be resynchronised. Other connections carry on.
+    fn parse_capnp(&mut self, index: usize) -> Parsed {
+        let Some(conn) = self
+            .slots
+            .get_mut(index)
+            .and_then(|slot| slot.conn.as_mut())
+        else {
+            return Parsed::Closing;
+        };
+        let buffer = std::mem::take(&mut conn.read_buf);
+        let mut start = conn.read_start;
+        let end = conn.read_end;
+        let limits = capnp::FrameLimits {
+            max_message_bytes: capnp::FrameLimits::DEFAULT
+                .max_message_bytes
+                .min(self.config.max_query_bytes),
+            ..capnp::FrameLimits::DEFAULT
+        };
+        let mut result = Parsed::More;
+        while start < end {
+            if conn.session.order.len() >= MAX_IN_FLIGHT_PER_CONN {
+                result = Parsed::Stalled;
+                break;
+            }
+            let failure = match capnp::frame_len(&buffer[start..end], &limits) {
+                Ok(None) => break,
+                Ok(Some(len)) => {
+                    let frame = &buffer[start..start + len];
+                    let outcome =
+                        capnp::decode_request(frame, &mut self.capnp_scratch).and_then(|message| {
+                            let request = message.get()?;
+                            capnp_dispatch::dispatch(request, &mut conn.session, &mut self.router)
+                        });
+                    match outcome {
+                        Ok(Dispatch::Blocked) => {
+                            result = Parsed::Stalled;
+                            break;
+                        }
+                        Ok(Dispatch::Done) => {
+                            self.info.commands_processed += 1;
+                            start += len;
+                            continue;
+                        }
+                        Err(error) => (
+                            capnp::piccolo_capnp::ErrorCode::Malformed,
+                            format!("malformed Cap'n Proto request: {error}"),
+                        ),
+                    }
+                }
+                Err(error) => (capnp::piccolo_capnp::ErrorCode::TooLarge, error.to_string()),
+            };
+            let (code, message) = failure;
+            eprintln!("piccolo-server: closing {}: {message}", conn.peer);
+            conn.session
+                .order
+                .local_capnp(&mut conn.session.out, 0, |response| {
+                    let mut error = response.init_error();
+                    error.set_code(code);
+                    error.set_message(message.as_str());
+                });
+            conn.session.closing = true;
+            result = Parsed::Closing;
+            break;
+        }
+        conn.read_buf = buffer;
+        conn.read_start = start;
+        if start == end {
+            conn.read_start = 0;
+            conn.read_end = 0;
+            if conn.read_buf.len() > READ_KEEP_BYTES {
+                conn.read_buf.truncate(READ_CHUNK_BYTES);
+                conn.read_buf.shrink_to_fit();
+            }
         }
         result
     }

@@ -268,7 +268,7 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             let value = shard.get_delete(hash, key, now_ms);
             bulk_or_nil(&request, value.map(|value| value.bytes))
         }
-        Op::Set => execute_set(shard, &request, now_ms),
+        Op::Set | Op::SetVersion => execute_set(shard, &request, now_ms),
         Op::Exists => integer(&request, i64::from(shard.exists(hash, key, now_ms))),
         Op::Del => integer(&request, i64::from(shard.delete(hash, key, now_ms))),
         Op::StrLen => integer(&request, shard.strlen(hash, key, now_ms) as i64),
@@ -440,6 +440,8 @@ fn execute_set(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
                 integer(request, i64::from(outcome.stored))
             } else if return_old {
                 bulk_or_nil(request, outcome.old.as_deref())
+            } else if outcome.stored && request.op == Op::SetVersion {
+                integer(request, outcome.version as i64)
             } else if outcome.stored {
                 Reply::to(request, ReplyKind::Ok)
             } else {

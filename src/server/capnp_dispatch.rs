@@ -1,0 +1,302 @@
+//! Cap'n Proto dispatch on the reactor: turns one decoded `Request` into either a Response the
+//! reactor writes itself (pong, argument errors, unsupported operations) or [`Request`]s routed
+//! by key through [`super::route`], the same layer RESP uses.
+//!
+//! Each entry in the reorder buffer is tagged with the client's request id and how to read the
+//! worker's reply ([`Tag`], [`Shape`]); [`super::order`] encodes the Response when the entry
+//! reaches the front, so Responses come back in request order with their ids.
+//!
+//! [`Request`]: super::message::Request
+
+use piccolo_queues::Variant;
+
+use super::message::{Op, expire_flags, getex_flags, set_flags};
+use super::order::{JoinKind, Shape, Tag};
+use super::reactor::{Router, Session};
+use super::route::{self, Dispatch, broadcast, single};
+use crate::proto::capnp::piccolo_capnp::{ErrorCode, expire, get_ex, request, set};
+
+/// Operations of the schema this server does not serve over Cap'n Proto yet; they get
+/// `error` / `unknownOperation`.
+pub const UNSUPPORTED: &[&str] = &["scan", "info"];
+
+/// Handles one decoded Request. `Err` means the message is malformed (a field that does not
+/// decode): the caller answers `malformed` and closes the connection.
+pub fn dispatch<V: Variant>(
+    request: request::Reader<'_>,
+    session: &mut Session,
+    router: &mut Router<V>,
+) -> ::capnp::Result<Dispatch> {
+    let id = request.get_id();
+    let plain = Tag {
+        id,
+        shape: Shape::Plain,
+    };
+    let version = Tag {
+        id,
+        shape: Shape::Version,
+    };
+    if !session.authenticated {
+        unsupported(
+            session,
+            id,
+            ErrorCode::Unauthenticated,
+            "Authentication required.",
+        );
+        return Ok(Dispatch::Done);
+    }
+    let which = match request.which() {
+        Ok(which) => which,
+        Err(::capnp::NotInSchema(ordinal)) => {
+            let message = format!("unknown operation (union member {ordinal})");
+            unsupported(session, id, ErrorCode::UnknownOperation, &message);
+            return Ok(Dispatch::Done);
+        }
+    };
+    use request::Which as W;
+    session.order.set_next_tag(plain);
+    let dispatch = match which {
+        W::Ping(message) => {
+            let message = message?;
+            let message: &[u8] = if message.is_empty() { b"PONG" } else { message };
+            session
+                .order
+                .local_capnp(&mut session.out, id, |mut response| {
+                    response.set_pong(message)
+                });
+            Dispatch::Done
+        }
+        W::Get(key) => single(session, router, Op::GetV, key?, 0, 0, b"", None),
+        W::GetV(key) => single(session, router, Op::GetV, key?, 0, 0, b"", None),
+        W::GetDel(key) => single(session, router, Op::GetDel, key?, 0, 0, b"", None),
+        W::Strlen(key) => single(session, router, Op::StrLen, key?, 0, 0, b"", None),
+        W::Persist(key) => single(session, router, Op::Persist, key?, 0, 0, b"", None),
+        W::Ttl(key) => single(session, router, Op::PTtl, key?, 0, 0, b"", None),
+        W::IncrBy(incr) => {
+            let incr = incr?;
+            let (key, delta) = (incr.get_key()?, incr.get_delta());
+            single(session, router, Op::IncrBy, key, 0, delta, b"", None)
+        }
+        W::Append(pair) => {
+            let pair = pair?;
+            let (key, value) = (pair.get_key()?, pair.get_value()?);
+            single(session, router, Op::Append, key, 0, 0, value, None)
+        }
+        W::Expire(expire) => {
+            let expire = expire?;
+            let key = expire.get_key()?;
+            let (flags, number) = match expire.which()? {
+                expire::InMs(ms) => (expire_flags::MILLISECONDS, ms),
+                expire::AtUnixMs(ms) => (expire_flags::MILLISECONDS | expire_flags::ABSOLUTE, ms),
+            };
+            single(session, router, Op::Expire, key, flags, number, b"", None)
+        }
+        W::GetEx(getex) => {
+            let getex = getex?;
+            let key = getex.get_key()?;
+            let (flags, number) = match getex.get_expiry().which()? {
+                get_ex::expiry::Keep(()) => (getex_flags::UNCHANGED, 0),
+                get_ex::expiry::Persist(()) => (getex_flags::PERSIST, 0),
+                get_ex::expiry::InMs(ms) => match positive_ms(ms) {
+                    Some(ms) => (getex_flags::IN_MS, ms),
+                    None => return Ok(invalid_expire(session, id, "getex")),
+                },
+                get_ex::expiry::AtUnixMs(ms) => match positive_ms(ms) {
+                    Some(ms) => (getex_flags::AT_MS, ms),
+                    None => return Ok(invalid_expire(session, id, "getex")),
+                },
+            };
+            single(session, router, Op::GetEx, key, flags, number, b"", None)
+        }
+        W::Set(set) => return set_operation(set?, id, session, router),
+        W::Cas(cas) => {
+            let cas = cas?;
+            let (key, value) = (cas.get_key()?, cas.get_value()?);
+            // The store's versions are below 2^56, so a larger one can never match.
+            let expected = i64::try_from(cas.get_version()).unwrap_or(i64::MAX);
+            session.order.set_next_tag(version);
+            single(session, router, Op::Cas, key, 0, expected, value, None)
+        }
+        W::Delete(keys) => {
+            let keys = data_list(keys?)?;
+            keyed(session, router, Op::Del, JoinKind::Sum, &keys, id)
+        }
+        W::Exists(keys) => {
+            let keys = data_list(keys?)?;
+            keyed(session, router, Op::Exists, JoinKind::Sum, &keys, id)
+        }
+        W::Mget(keys) => {
+            let keys = data_list(keys?)?;
+            keyed(session, router, Op::Get, JoinKind::Array, &keys, id)
+        }
+        W::Mset(pairs) => {
+            let pairs = pairs?;
+            let mut keys = Vec::with_capacity(pairs.len() as usize);
+            let mut values = Vec::with_capacity(pairs.len() as usize);
+            for pair in pairs.iter() {
+                keys.push(pair.get_key()?);
+                values.push(pair.get_value()?);
+            }
+            let parts = keys.len();
+            if parts == 0 {
+                session
+                    .order
+                    .local_capnp(&mut session.out, id, |mut response| response.set_ok(()));
+                return Ok(Dispatch::Done);
+            }
+            let key = |index: usize| keys[index];
+            let value = |index: usize| values[index];
+            match route::multi(session, router, Op::Set, JoinKind::AllOk, parts, key, value) {
+                Ok(dispatch) => dispatch,
+                Err(error) => {
+                    let message = error.to_string();
+                    let session_out = &mut session.out;
+                    session
+                        .order
+                        .local_capnp_error(session_out, id, message.as_bytes());
+                    Dispatch::Done
+                }
+            }
+        }
+        W::Dbsize(()) => broadcast(session, router, Op::DbSize, JoinKind::Sum),
+        W::Flush(()) => broadcast(session, router, Op::Flush, JoinKind::AllOk),
+        W::Scan(_) | W::Info(_) => {
+            unsupported(
+                session,
+                id,
+                ErrorCode::UnknownOperation,
+                "operation not served over Cap'n Proto yet (use RESP)",
+            );
+            Dispatch::Done
+        }
+    };
+    Ok(dispatch)
+}
+
+/// `set`: the condition, expiry and `returnOld` map onto SET's flags; `ifVersion` maps onto
+/// CAS (which clears the expiry, as a plain SET does), so it combines only with the default
+/// expiry and without `returnOld`.
+fn set_operation<V: Variant>(
+    set: set::Reader<'_>,
+    id: u64,
+    session: &mut Session,
+    router: &mut Router<V>,
+) -> ::capnp::Result<Dispatch> {
+    let (key, value) = (set.get_key()?, set.get_value()?);
+    let return_old = set.get_return_old();
+    let expiry = set.get_expiry().which()?;
+    let (condition, extra) = match set.get_condition().which()? {
+        set::condition::Always(()) => (set_flags::ALWAYS, None),
+        set::condition::IfAbsent(()) => (set_flags::IF_ABSENT, None),
+        set::condition::IfPresent(()) => (set_flags::IF_PRESENT, None),
+        set::condition::IfEqual(expected) => (set_flags::IF_EQUAL, Some(expected?.into())),
+        set::condition::IfVersion(expected) => {
+            if return_old || !matches!(expiry, set::expiry::Clear(())) {
+                let message = b"ERR ifVersion combines only with the default expiry (clear) \
+                                and without returnOld";
+                let out = &mut session.out;
+                session.order.local_capnp_error(out, id, message);
+                return Ok(Dispatch::Done);
+            }
+            let expected = i64::try_from(expected).unwrap_or(i64::MAX);
+            session.order.set_next_tag(Tag {
+                id,
+                shape: Shape::Version,
+            });
+            return Ok(single(
+                session,
+                router,
+                Op::Cas,
+                key,
+                0,
+                expected,
+                value,
+                None,
+            ));
+        }
+    };
+    let (expiry_flags, number) = match expiry {
+        set::expiry::Clear(()) => (set_flags::EXPIRY_CLEAR, 0),
+        set::expiry::Keep(()) => (set_flags::EXPIRY_KEEP, 0),
+        set::expiry::InMs(ms) => match positive_ms(ms) {
+            Some(ms) => (set_flags::EXPIRY_IN_MS, ms),
+            None => return Ok(invalid_expire(session, id, "set")),
+        },
+        set::expiry::AtUnixMs(ms) => match positive_ms(ms) {
+            Some(ms) => (set_flags::EXPIRY_AT_MS, ms),
+            None => return Ok(invalid_expire(session, id, "set")),
+        },
+    };
+    let mut flags = condition | expiry_flags | set_flags::NAME_SET;
+    let (op, shape) = if return_old {
+        flags |= set_flags::RETURN_OLD;
+        (Op::Set, Shape::Plain)
+    } else {
+        (Op::SetVersion, Shape::Version)
+    };
+    session.order.set_next_tag(Tag { id, shape });
+    Ok(single(
+        session, router, op, key, flags, number, value, extra,
+    ))
+}
+
+/// A positive time in ms that fits an `i64`, as SET's and GETEX's expiries must be.
+fn positive_ms(ms: u64) -> Option<i64> {
+    i64::try_from(ms).ok().filter(|&ms| ms > 0)
+}
+
+fn invalid_expire(session: &mut Session, id: u64, command: &str) -> Dispatch {
+    let message = format!("ERR invalid expire time in '{command}' command");
+    let out = &mut session.out;
+    session.order.local_capnp_error(out, id, message.as_bytes());
+    Dispatch::Done
+}
+
+/// Collects a list of keys (a malformed element makes the whole message malformed).
+fn data_list<'a>(list: ::capnp::data_list::Reader<'a>) -> ::capnp::Result<Vec<&'a [u8]>> {
+    list.iter().collect()
+}
+
+/// A multi-key operation over `keys` through [`route::multi`].
+fn keyed<V: Variant>(
+    session: &mut Session,
+    router: &mut Router<V>,
+    op: Op,
+    kind: JoinKind,
+    keys: &[&[u8]],
+    id: u64,
+) -> Dispatch {
+    if keys.is_empty() {
+        // Redis refuses DEL/EXISTS/MGET without keys; the schema allows an empty list, whose
+        // answer needs no worker.
+        session
+            .order
+            .local_capnp(&mut session.out, id, |mut response| {
+                if kind == JoinKind::Array {
+                    response.init_values(0);
+                } else {
+                    response.set_integer(0);
+                }
+            });
+        return Dispatch::Done;
+    }
+    let key = |index: usize| keys[index];
+    match route::multi(session, router, op, kind, keys.len(), key, |_| b"") {
+        Ok(dispatch) => dispatch,
+        Err(error) => {
+            let message = error.to_string();
+            let out = &mut session.out;
+            session.order.local_capnp_error(out, id, message.as_bytes());
+            Dispatch::Done
+        }
+    }
+}
+
+/// An `error` Response with an explicit code.
+fn unsupported(session: &mut Session, id: u64, code: ErrorCode, message: &str) {
+    session.order.local_capnp(&mut session.out, id, |response| {
+        let mut error = response.init_error();
+        error.set_code(code);
+        error.set_message(message);
+    });
+}
