@@ -499,14 +499,54 @@ fn every_other_operation() {
         client.call(30, |mut r| r.set_ttl(b"key:0")),
         Answer::Int(59_000..=60_000)
     ));
-    // Operations not served over Cap'n Proto yet answer unknownOperation.
-    let scan = |request: request::Builder<'_>| {
-        request.init_scan();
+    // scan walks every worker; the pages hold each remaining key at least once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = 0;
+    for round in 0.. {
+        assert!(round < 1000, "scan did not finish");
+        let answer = client.call(31, |request| {
+            let mut scan = request.init_scan();
+            scan.set_cursor(cursor);
+            scan.set_count(3);
+        });
+        let Answer::ScanPage(next, keys) = answer else {
+            panic!("scan answers a page, got {answer:?}")
+        };
+        seen.extend(keys);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    // 20 keys, less key:1 and key:2 (deleted) and key:3 (getDel), plus the counter `n`.
+    assert_eq!(seen.len(), 18, "{seen:?}");
+    let answer = client.call(31, |request| {
+        let mut scan = request.init_scan();
+        scan.set_count(1000);
+        scan.set_match(b"key:1?");
+    });
+    let Answer::ScanPage(_, mut keys) = answer else {
+        panic!("scan answers a page")
     };
-    assert!(matches!(
-        client.call(31, scan),
-        Answer::Error(ErrorCode::UnknownOperation, _)
-    ));
+    keys.sort();
+    let want: Vec<Vec<u8>> = (10..20).map(|i| format!("key:{i}").into_bytes()).collect();
+    // One page of one worker: a subset of the matching keys, and only matching keys.
+    assert!(keys.iter().all(|key| want.contains(key)), "{keys:?}");
+    // info: the default sections, gathered from the workers too; one section alone.
+    let Answer::Info(text) = client.call(32, |mut r| r.set_info("")) else {
+        panic!("info answers text")
+    };
+    assert!(
+        text.contains("# Server") && text.contains("db0:keys=18"),
+        "{text}"
+    );
+    let Answer::Info(text) = client.call(32, |mut r| r.set_info("clients")) else {
+        panic!("info answers text")
+    };
+    assert!(
+        text.starts_with("# Clients") && text.contains("connected_clients:1"),
+        "{text}"
+    );
     // flush.
     assert_eq!(client.call(32, |mut r| r.set_flush(())), Answer::Ok);
     assert_eq!(client.call(33, |mut r| r.set_dbsize(())), Answer::Int(0));

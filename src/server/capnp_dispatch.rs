@@ -10,15 +10,12 @@
 
 use piccolo_queues::Variant;
 
-use super::message::{Op, expire_flags, getex_flags, set_flags};
+use super::commands::{InfoRequest, info_request};
+use super::message::{Op, expire_flags, getex_flags, scan_flags, set_flags};
 use super::order::{JoinKind, Shape, Tag};
-use super::reactor::{Router, Session};
+use super::reactor::{Router, ServerInfo, Session};
 use super::route::{self, Dispatch, broadcast, single};
 use crate::proto::capnp::piccolo_capnp::{ErrorCode, expire, get_ex, request, set};
-
-/// Operations of the schema this server does not serve over Cap'n Proto yet; they get
-/// `error` / `unknownOperation`.
-pub const UNSUPPORTED: &[&str] = &["scan", "info"];
 
 /// Handles one decoded Request. `Err` means the message is malformed (a field that does not
 /// decode): the caller answers `malformed` and closes the connection.
@@ -26,6 +23,7 @@ pub fn dispatch<V: Variant>(
     request: request::Reader<'_>,
     session: &mut Session,
     router: &mut Router<V>,
+    info: &ServerInfo,
 ) -> ::capnp::Result<Dispatch> {
     let id = request.get_id();
     let plain = Tag {
@@ -37,7 +35,7 @@ pub fn dispatch<V: Variant>(
         shape: Shape::Version,
     };
     if !session.authenticated {
-        unsupported(
+        error_response(
             session,
             id,
             ErrorCode::Unauthenticated,
@@ -49,7 +47,7 @@ pub fn dispatch<V: Variant>(
         Ok(which) => which,
         Err(::capnp::NotInSchema(ordinal)) => {
             let message = format!("unknown operation (union member {ordinal})");
-            unsupported(session, id, ErrorCode::UnknownOperation, &message);
+            error_response(session, id, ErrorCode::UnknownOperation, &message);
             return Ok(Dispatch::Done);
         }
     };
@@ -160,14 +158,41 @@ pub fn dispatch<V: Variant>(
         }
         W::Dbsize(()) => broadcast(session, router, Op::DbSize, JoinKind::Sum),
         W::Flush(()) => broadcast(session, router, Op::Flush, JoinKind::AllOk),
-        W::Scan(_) | W::Info(_) => {
-            unsupported(
-                session,
-                id,
-                ErrorCode::UnknownOperation,
-                "operation not served over Cap'n Proto yet (use RESP)",
-            );
-            Dispatch::Done
+        W::Scan(scan) => {
+            let scan = scan?;
+            let pattern = scan.get_match()?;
+            // 0 means the server's default, 10 as in Redis; the worker caps it as it caps
+            // RESP's COUNT.
+            let count = match scan.get_count() {
+                0 => 10,
+                count => u64::from(count),
+            };
+            let (pattern, flags) = if pattern.is_empty() {
+                (None, 0)
+            } else {
+                (Some(pattern), scan_flags::MATCH)
+            };
+            route::scan(session, router, scan.get_cursor(), count, pattern, flags)
+        }
+        W::Info(section) => {
+            let section = section?.as_bytes();
+            let section: &[u8] = if section.is_empty() {
+                b"default"
+            } else {
+                section
+            };
+            match info_request(section, session, router, info) {
+                InfoRequest::Local(text) => {
+                    session
+                        .order
+                        .local_capnp(&mut session.out, id, |mut response| {
+                            response.set_info(text.as_str())
+                        });
+                    Dispatch::Done
+                }
+                InfoRequest::Sent => Dispatch::Done,
+                InfoRequest::Blocked => Dispatch::Blocked,
+            }
         }
     };
     Ok(dispatch)
@@ -293,7 +318,7 @@ fn keyed<V: Variant>(
 }
 
 /// An `error` Response with an explicit code.
-fn unsupported(session: &mut Session, id: u64, code: ErrorCode, message: &str) {
+fn error_response(session: &mut Session, id: u64, code: ErrorCode, message: &str) {
     session.order.local_capnp(&mut session.out, id, |response| {
         let mut error = response.init_error();
         error.set_code(code);

@@ -456,33 +456,10 @@ fn scan<V: Variant>(
         }
         index += 2;
     }
-    let workers = router.workers() as u64;
-    let worker = (cursor % workers) as usize;
-    let shard_cursor = cursor / workers;
-    if !router.has_room(worker, 1) {
-        return Dispatch::Blocked;
-    }
     if pattern.is_some() {
         flags |= scan_flags::MATCH;
     }
-    let seq = session.order.push(Entry::One(None));
-    router.send(
-        worker,
-        Request {
-            conn: session.id,
-            seq,
-            part: 0,
-            op: Op::Scan,
-            flags,
-            // SCAN carries COUNT in the hash field (there is no key to hash).
-            hash: count as u64,
-            number: shard_cursor as i64,
-            key: Bytes::empty(),
-            value: Bytes::copy_from(pattern.unwrap_or_default()),
-            extra: None,
-        },
-    );
-    Dispatch::Done
+    route::scan(session, router, cursor, count as u64, pattern, flags)
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a guess matched.
@@ -772,10 +749,38 @@ fn info_command<V: Variant>(
     router: &mut Router<V>,
     info: &ServerInfo,
 ) -> Dispatch {
-    let section = command
-        .arg(1)
-        .map(<[u8]>::to_ascii_lowercase)
-        .unwrap_or_else(|| b"default".to_vec());
+    let section = command.arg(1).unwrap_or(b"default");
+    match info_request(section, session, router, info) {
+        InfoRequest::Local(text) => {
+            session
+                .order
+                .local(&mut session.out, |out| reply::bulk(out, text.as_bytes()));
+            Dispatch::Done
+        }
+        InfoRequest::Sent => Dispatch::Done,
+        InfoRequest::Blocked => Dispatch::Blocked,
+    }
+}
+
+/// What became of an INFO request.
+pub enum InfoRequest {
+    /// The sections asked for need no worker: the whole text, for the caller to encode.
+    Local(String),
+    /// Sent to every worker; the reorder entry renders the text.
+    Sent,
+    /// A worker's ring budget is exhausted; retry later.
+    Blocked,
+}
+
+/// INFO for `section` (any case; `default`, `all`, `everything` or one section name), shared
+/// by RESP and Cap'n Proto.
+pub fn info_request<V: Variant>(
+    section: &[u8],
+    session: &mut Session,
+    router: &mut Router<V>,
+    info: &ServerInfo,
+) -> InfoRequest {
+    let section = section.to_ascii_lowercase();
     let all = matches!(section.as_slice(), b"default" | b"all" | b"everything");
     let mut sections = 0;
     if all || section == b"memory" {
@@ -789,7 +794,7 @@ fn info_command<V: Variant>(
     }
     let workers = router.workers();
     if sections != 0 && (0..workers).any(|worker| !router.has_room(worker, 1)) {
-        return Dispatch::Blocked;
+        return InfoRequest::Blocked;
     }
     let mut text = String::new();
     if all || section == b"server" {
@@ -817,10 +822,7 @@ fn info_command<V: Variant>(
         ));
     }
     if sections == 0 {
-        session
-            .order
-            .local(&mut session.out, |out| reply::bulk(out, text.as_bytes()));
-        return Dispatch::Done;
+        return InfoRequest::Local(text);
     }
     let mut reactor_stats = format!(
         "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
@@ -856,5 +858,5 @@ fn info_command<V: Variant>(
             },
         );
     }
-    Dispatch::Done
+    InfoRequest::Sent
 }

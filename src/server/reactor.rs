@@ -709,7 +709,12 @@ impl<V: Variant> Reactor<V> {
                     let outcome =
                         capnp::decode_request(frame, &mut self.capnp_scratch).and_then(|message| {
                             let request = message.get()?;
-                            capnp_dispatch::dispatch(request, &mut conn.session, &mut self.router)
+                            capnp_dispatch::dispatch(
+                                request,
+                                &mut conn.session,
+                                &mut self.router,
+                                &self.info,
+                            )
                         });
                     match outcome {
                         Ok(Dispatch::Blocked) => {

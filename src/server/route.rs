@@ -10,7 +10,7 @@ use core::fmt;
 
 use piccolo_queues::Variant;
 
-use super::message::{Bytes, Op, Request};
+use super::message::{Bytes, Op, Request, scan_flags};
 use super::order::{Entry, JoinKind};
 use super::reactor::{Router, Session};
 use crate::store::hash_key;
@@ -177,5 +177,43 @@ pub fn broadcast<V: Variant>(
             },
         );
     }
+    Dispatch::Done
+}
+
+/// Sends one SCAN page request to the worker the client's cursor names
+/// (`cursor = shard_cursor * workers + worker`, see `worker::client_cursor`).
+/// `flags` are [`scan_flags`]; [`scan_flags::MATCH`] must be set exactly when `pattern` is.
+pub fn scan<V: Variant>(
+    session: &mut Session,
+    router: &mut Router<V>,
+    cursor: u64,
+    count: u64,
+    pattern: Option<&[u8]>,
+    flags: u8,
+) -> Dispatch {
+    debug_assert_eq!(pattern.is_some(), flags & scan_flags::MATCH != 0);
+    let workers = router.workers() as u64;
+    let worker = (cursor % workers) as usize;
+    let shard_cursor = cursor / workers;
+    if !router.has_room(worker, 1) {
+        return Dispatch::Blocked;
+    }
+    let seq = session.order.push(Entry::One(None));
+    router.send(
+        worker,
+        Request {
+            conn: session.id,
+            seq,
+            part: 0,
+            op: Op::Scan,
+            flags,
+            // SCAN carries COUNT in the hash field (there is no key to hash).
+            hash: count,
+            number: shard_cursor as i64,
+            key: Bytes::empty(),
+            value: Bytes::copy_from(pattern.unwrap_or_default()),
+            extra: None,
+        },
+    );
     Dispatch::Done
 }
