@@ -8,6 +8,8 @@
 //! Needs the `capnp` tool (`apt-get install -y capnproto`), hence `#[ignore]`; run with
 //! `cargo test -p piccolo --test proto_capnp_tool -- --ignored`.
 
+mod common;
+
 use piccolo::proto::capnp::piccolo_capnp::{ErrorCode, request, set};
 use piccolo::proto::capnp::{
     FrameLimits, MessageEncoder, decode_request, frame_len, write_error_response,
@@ -114,38 +116,11 @@ fn responses_encoded_by_piccolo_decode_with_the_capnp_tool() {
     assert_eq!(compact, "(id=10,error=(code=busy,message=\"tryagain\"))");
 }
 
-/// Starts `piccolo-server` on an ephemeral port; returns the child and its address.
-fn start_server() -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_piccolo-server"))
-        .args(["--addr", "127.0.0.1:0", "--no-pin", "--workers", "2"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start piccolo-server");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.split(" listening on ").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or_default();
-                let _ = addr_tx.send(addr.to_string());
-            }
-        }
-    });
-    let addr = addr_rx
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("the server logs its address at start");
-    (child, addr.parse().expect("a socket address"))
-}
-
 #[test]
 #[ignore = "needs the capnp tool; run by .ci/run"]
 fn the_server_answers_the_capnp_tool() {
     use std::io::Read;
-    let (mut child, addr) = start_server();
+    let server = common::Server::start(&["--workers", "2"]);
     let requests = [
         "(id = 1, ping = \"\")",
         "(id = 2, set = (key = \"tool\", value = \"hello\"))",
@@ -157,7 +132,7 @@ fn the_server_answers_the_capnp_tool() {
     for request in requests {
         stream.extend(capnp_tool("encode", "Request", request.as_bytes()));
     }
-    let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+    let mut socket = std::net::TcpStream::connect(server.addr).expect("connect");
     socket
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .unwrap();
@@ -181,8 +156,6 @@ fn the_server_answers_the_capnp_tool() {
             text.split_whitespace().collect()
         })
         .collect();
-    let _ = child.kill();
-    let _ = child.wait();
     assert_eq!(decoded[0], "(id=1,pong=\"PONG\")");
     assert!(decoded[1].starts_with("(id=2,version="), "{}", decoded[1]);
     let version = decoded[1]

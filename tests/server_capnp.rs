@@ -4,101 +4,29 @@
 //! and Responses read with `capnp::serialize::read_message`. Every wait is bounded; the child is
 //! killed when a test fails (the `Server` guard's `Drop`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use capnp::message::{Builder, ReaderOptions};
 use capnp::serialize;
 use piccolo::proto::capnp::piccolo_capnp::{ErrorCode, maybe_value, request, response};
 
-const TIMEOUT: Duration = Duration::from_secs(20);
+mod common;
 
-// ----- the server under test ------------------------------------------------------------------
+use common::{Server, TIMEOUT};
 
-struct Server {
-    child: Option<Child>,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
+/// `server.connect()` gives this file's client.
+trait Connect {
+    fn connect(&self) -> Client;
 }
 
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_piccolo-server"))
-            .args(["--addr", "127.0.0.1:0", "--no-pin"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start piccolo-server");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let log_writer = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split(" listening on ").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = addr_tx.send(addr.to_string());
-                }
-                log_writer.lock().unwrap().push(line);
-            }
-        });
-        let mut server = Server {
-            child: Some(child),
-            addr: "127.0.0.1:1".parse().unwrap(),
-            log,
-        };
-        let addr = addr_rx
-            .recv_timeout(TIMEOUT)
-            .expect("the server logs its address at start");
-        server.addr = addr.parse().expect("a socket address");
-        server
-    }
-
+impl Connect for Server {
     fn connect(&self) -> Client {
-        let stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
+        let stream = self.stream();
         Client {
             reader: BufReader::new(stream.try_clone().unwrap()),
             stream,
-        }
-    }
-
-    fn wait_log(&self, needle: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if self
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|line| line.contains(needle))
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line containing {needle:?}; log: {:?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }
