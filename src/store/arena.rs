@@ -191,10 +191,10 @@ impl Segment {
     /// The allocated bytes `[top - used, top)`, lowest address first.
     pub(crate) fn region(&self) -> &[u8] {
         debug_assert!(self.used <= self.capacity);
-        // SAFETY: `[top - used, top)` lies inside the chunk owned by `self.bump` (used <=
-        // capacity, and the chunk's free space ends where the allocated bytes begin); every byte
-        // of it was initialised by `push`; the chunk lives as long as `self`, and `&self` keeps
-        // `push` (which needs `&mut self`) from running while the slice is alive.
+        // `[top - used, top)` lies inside the chunk owned by `self.bump` (used <= capacity, and the
+        // chunk's free space ends where the allocated bytes begin).
+        // SAFETY: that range is in bounds and every byte was initialised by `push`; the chunk lives
+        // as long as `self`, and `&self` keeps `push` (`&mut self`) out while the slice lives.
         unsafe { std::slice::from_raw_parts(self.top.as_ptr().sub(self.used), self.used) }
     }
 
@@ -401,10 +401,10 @@ impl Arena {
             };
         }
         let segment = self.segment_mut(slot);
-        // SAFETY: each source comes from a live slice (caller bytes, or the allocated region of
-        // a live segment, bounds-checked just above), so it is readable for its length; the
-        // lengths add up to `size` (asserted above); allocated regions never overlap the free
-        // part of a segment, which is the only memory `push` writes.
+        // Each source comes from a live slice (caller bytes, or the allocated region of a live
+        // segment, bounds-checked just above); the lengths add up to `size` (asserted above).
+        // SAFETY: so every source is readable for its length, and allocated regions never
+        // overlap the free part of a segment, which is the only memory `push` writes.
         let position = unsafe { segment.push(size, &sources[..parts.len()]) }?;
         debug_assert!(
             position == 0 || !segment.large,
