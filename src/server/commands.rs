@@ -840,23 +840,13 @@ pub fn info_request<V: Variant>(
         reactor_stats,
         sections,
     };
-    let seq = session.order.push(Entry::info(text, workers as u32));
-    for worker in 0..workers {
-        router.send(
-            worker,
-            Request {
-                conn: session.id,
-                seq,
-                part: worker as u16,
-                op: Op::Stats,
-                flags: 0,
-                hash: 0,
-                number: 0,
-                key: Bytes::empty(),
-                value: Bytes::empty(),
-                extra: None,
-            },
-        );
+    match route::broadcast_entry(
+        session,
+        router,
+        Op::Stats,
+        Entry::info(text, workers as u32),
+    ) {
+        Dispatch::Done => InfoRequest::Sent,
+        Dispatch::Blocked => InfoRequest::Blocked,
     }
-    InfoRequest::Sent
 }

@@ -680,17 +680,7 @@ impl<V: Variant> Reactor<V> {
                 }
             }
         }
-        conn.read_buf = buffer;
-        conn.read_start = start;
-        if start == end {
-            conn.read_start = 0;
-            conn.read_end = 0;
-            // A large request grew the buffer; do not keep that much per idle connection.
-            if conn.read_buf.len() > READ_KEEP_BYTES {
-                conn.read_buf.truncate(READ_CHUNK_BYTES);
-                conn.read_buf.shrink_to_fit();
-            }
-        }
+        conn.give_back_read_buffer(buffer, start, end);
         if shutdown && !self.stopping {
             eprintln!("piccolo-server: SHUTDOWN from {}, shutting down", conn.peer);
             self.begin_stop();
@@ -771,16 +761,7 @@ impl<V: Variant> Reactor<V> {
             result = Parsed::Closing;
             break;
         }
-        conn.read_buf = buffer;
-        conn.read_start = start;
-        if start == end {
-            conn.read_start = 0;
-            conn.read_end = 0;
-            if conn.read_buf.len() > READ_KEEP_BYTES {
-                conn.read_buf.truncate(READ_CHUNK_BYTES);
-                conn.read_buf.shrink_to_fit();
-            }
-        }
+        conn.give_back_read_buffer(buffer, start, end);
         result
     }
 
@@ -871,6 +852,24 @@ impl<V: Variant> Reactor<V> {
             if conn.out_written > OUT_KEEP_BYTES && conn.out_written * 2 > conn.session.out.len() {
                 conn.session.out.drain(..conn.out_written);
                 conn.out_written = 0;
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Puts the read buffer back after parsing consumed `[.., start)` of `[.., end)`. When
+    /// everything was consumed it resets the positions, and if a large request grew the buffer,
+    /// shrinks it so an idle connection does not keep that much.
+    fn give_back_read_buffer(&mut self, buffer: Vec<u8>, start: usize, end: usize) {
+        self.read_buf = buffer;
+        self.read_start = start;
+        if start == end {
+            self.read_start = 0;
+            self.read_end = 0;
+            if self.read_buf.len() > READ_KEEP_BYTES {
+                self.read_buf.truncate(READ_CHUNK_BYTES);
+                self.read_buf.shrink_to_fit();
             }
         }
     }

@@ -155,11 +155,23 @@ pub fn broadcast<V: Variant>(
     op: Op,
     kind: JoinKind,
 ) -> Dispatch {
+    let entry = Entry::many(kind, router.workers() as u32);
+    broadcast_entry(session, router, op, entry)
+}
+
+/// Sends `op` to every worker, with `entry` waiting in the reorder buffer for all their answers
+/// (one part per worker).
+pub fn broadcast_entry<V: Variant>(
+    session: &mut Session,
+    router: &mut Router<V>,
+    op: Op,
+    entry: Entry,
+) -> Dispatch {
     let workers = router.workers();
     if (0..workers).any(|worker| !router.has_room(worker, 1)) {
         return Dispatch::Blocked;
     }
-    let seq = session.order.push(Entry::many(kind, workers as u32));
+    let seq = session.order.push(entry);
     for worker in 0..workers {
         router.send(
             worker,
