@@ -8,8 +8,9 @@ use super::request::{Request, SetOptions, encode};
 /// A batch of requests sent with one write (or a few, for batches over 256 KiB), whose
 /// answers come back in order, each matched to its request by id.
 ///
-/// Made by [`Client::pipeline`]; it reuses the client's buffers, so a loop of pipelines of the
-/// same size allocates nothing after the first (with [`Pipeline::execute_with`]). A server error
+/// Made by [`Client::pipeline`]; it reuses the client's buffers, so a loop of pipelines read
+/// with [`Pipeline::execute_with`] allocates only the capnp builder's one small table per
+/// request once the buffers have grown. A server error
 /// for one request is that request's answer ([`Reply::Error`]); the others still run.
 ///
 /// ```no_run
