@@ -168,6 +168,21 @@ fn every_operation_with_typed_answers() {
 }
 
 #[test]
+fn large_values_grow_the_buffers() {
+    let server = Server::start(&[]);
+    let mut client = connect(&server);
+    let big: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    client.set(b"big", &big).unwrap();
+    assert_eq!(client.get(b"big").unwrap().as_deref(), Some(&big[..]));
+    let mut pipeline = client.pipeline();
+    pipeline.get(b"big").set(b"small", b"x").get(b"big");
+    let replies = pipeline.execute().unwrap();
+    assert!(matches!(&replies[0], Reply::Value(value) if value.data == big));
+    assert!(matches!(&replies[2], Reply::Value(value) if value.data == big));
+    assert_eq!(client.get(b"small").unwrap(), Some(b"x".to_vec()));
+}
+
+#[test]
 fn server_errors_are_typed_and_leave_the_connection_usable() {
     let server = Server::start(&[]);
     let mut client = connect(&server);
@@ -390,4 +405,47 @@ fn wrong_id_response() -> Vec<u8> {
         response.set_pong(b"PONG");
     });
     out
+}
+
+/// Prints round trips per second for `get` one at a time and in pipelines of 16 and 100, median
+/// of 5 runs each. Not a test of anything: run by hand, in release, on a quiet machine:
+/// `cargo test --release --test client -- --ignored --nocapture figures`.
+#[test]
+#[ignore = "prints figures; run by hand with --release"]
+fn figures() {
+    use std::time::Instant;
+    let server = Server::start(&["--workers", "1"]);
+    let mut client = connect(&server);
+    const N: usize = 50_000;
+    let keys: Vec<Vec<u8>> = (0..1000).map(|i| format!("key:{i}").into_bytes()).collect();
+    for key in &keys {
+        client.set(key, &[b'v'; 32]).unwrap();
+    }
+    let mut value = Vec::new();
+    for depth in [1usize, 16, 100] {
+        let mut rates = Vec::new();
+        for _ in 0..5 {
+            let start = Instant::now();
+            if depth == 1 {
+                for i in 0..N {
+                    client.get_into(&keys[i % keys.len()], &mut value).unwrap();
+                }
+            } else {
+                for batch in 0..N / depth {
+                    let mut pipeline = client.pipeline();
+                    for i in 0..depth {
+                        pipeline.get(&keys[(batch * depth + i) % keys.len()]);
+                    }
+                    pipeline.execute_with(|_, _| {}).unwrap();
+                }
+            }
+            rates.push(N as f64 / start.elapsed().as_secs_f64());
+        }
+        rates.sort_by(f64::total_cmp);
+        println!(
+            "get, depth {depth:>3}: median {:>9.0} requests/s (runs: {:?})",
+            rates[2],
+            rates.iter().map(|rate| *rate as u64).collect::<Vec<_>>()
+        );
+    }
 }

@@ -127,13 +127,14 @@ impl Conn {
         let id = response.get_id();
         let reply = ReplyRef::decode(response)?;
         if id != expected_id {
-            // The server answers an undecodable Request with id 0 (it could not read the id)
-            // and closes; report that as the server's error.
-            if let ReplyRef::Error { .. } = reply {
-                return Err(reply.unexpected("a request"));
-            }
+            // The server answers a frame it cannot read with id 0 (it could not read the id)
+            // and closes; keep its words in the message.
+            let server_said = match reply {
+                ReplyRef::Error { code, message } => format!(" (server error {code}: {message})"),
+                _ => String::new(),
+            };
             return Err(Error::Protocol(format!(
-                "Response id {id}, expected {expected_id}"
+                "Response id {id}, expected {expected_id}{server_said}"
             )));
         }
         let result = handle(reply);

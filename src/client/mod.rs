@@ -13,7 +13,7 @@
 //!   [`Client::auth`] succeeded before).
 //!
 //! It speaks plain `std::net::TcpStream` (no async runtime), encodes with the reusable
-//! [`MessageEncoder`](crate::proto::capnp::MessageEncoder) and decodes answers in place from a
+//! [`MessageEncoder`] and decodes answers in place from a
 //! word-aligned receive buffer: in a steady state a request costs one small allocation (the
 //! capnp crate's message builder creates its segment table per message) plus the values a
 //! method returns as `Vec`s; [`Client::get_into`] and [`Pipeline::execute_with`] return none
