@@ -6,7 +6,8 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use piccolo::client::{
-    CasOutcome, Client, Error, ErrorCode, Reply, ReplyRef, Request, SetOptions, SetOutcome, Ttl,
+    CasOutcome, Client, Error, ErrorCode, GetExpiry, Reply, ReplyRef, Request, SetOptions,
+    SetOutcome, Ttl,
 };
 
 mod common;
@@ -100,6 +101,22 @@ fn every_operation_with_typed_answers() {
     assert!(!client.expire(b"missing", Duration::from_secs(100)).unwrap());
     assert!(client.persist(b"k").unwrap());
     assert!(!client.persist(b"k").unwrap());
+    assert_eq!(
+        client
+            .get_ex(b"k", GetExpiry::In(Duration::from_secs(30)))
+            .unwrap(),
+        Some(b"six".to_vec())
+    );
+    assert!(matches!(client.ttl(b"k").unwrap(), Ttl::Remaining(ttl)
+        if ttl > Duration::from_secs(28) && ttl <= Duration::from_secs(30)));
+    assert_eq!(
+        client.get_ex(b"k", GetExpiry::Keep).unwrap(),
+        Some(b"six".to_vec())
+    );
+    assert!(matches!(client.ttl(b"k").unwrap(), Ttl::Remaining(_)));
+    assert!(client.get_ex(b"k", GetExpiry::Persist).unwrap().is_some());
+    assert_eq!(client.ttl(b"k").unwrap(), Ttl::Persistent);
+    assert_eq!(client.get_ex(b"missing", GetExpiry::Persist).unwrap(), None);
     assert!(client.expire_at(b"new", 1).unwrap());
     assert_eq!(client.get(b"new").unwrap(), None);
 

@@ -50,7 +50,7 @@ use std::time::Duration;
 pub use error::{Error, ErrorCode};
 pub use pipeline::Pipeline;
 pub use reply::{Reply, ReplyRef, ScanPage, Value};
-pub use request::{Condition, Expiry, Request, SetOptions};
+pub use request::{Condition, Expiry, GetExpiry, Request, SetOptions};
 
 use crate::proto::capnp::MessageEncoder;
 use conn::Conn;
@@ -478,6 +478,15 @@ impl Client {
             ReplyRef::Value { data, .. } => Ok(Some(data.to_vec())),
             ReplyRef::NotFound => Ok(None),
             other => Err(other.unexpected("getDel")),
+        })
+    }
+
+    /// The value of `key` (or `None`), changing its time to live as `expiry` says (GETEX).
+    pub fn get_ex(&mut self, key: &[u8], expiry: GetExpiry) -> Result<Option<Vec<u8>>, Error> {
+        self.call(&Request::GetEx { key, expiry }, |reply| match reply {
+            ReplyRef::Value { data, .. } => Ok(Some(data.to_vec())),
+            ReplyRef::NotFound => Ok(None),
+            other => Err(other.unexpected("getEx")),
         })
     }
 

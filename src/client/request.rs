@@ -35,6 +35,21 @@ pub enum Expiry {
     AtUnixMs(u64),
 }
 
+/// What a [`Client::get_ex`](super::Client::get_ex) does with the key's time to live (the
+/// schema's `GetEx.expiry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GetExpiry {
+    /// Leave it (a plain read).
+    #[default]
+    Keep,
+    /// Remove it (PERSIST).
+    Persist,
+    /// Expire after this long (PX; at least 1 ms).
+    In(Duration),
+    /// Expire at this Unix time in ms (PXAT).
+    AtUnixMs(u64),
+}
+
 /// Options of [`Client::set_with`](super::Client::set_with) and `set_get`: a condition and an
 /// expiry, both defaulting to a plain SET.
 ///
@@ -134,6 +149,13 @@ pub enum Request<'a> {
     Exists(&'a [&'a [u8]]),
     /// The value, then removed.
     GetDel(&'a [u8]),
+    /// The value, and a new time to live.
+    GetEx {
+        /// The key.
+        key: &'a [u8],
+        /// What to do with the time to live.
+        expiry: GetExpiry,
+    },
     /// Adds `delta` to an integer value (a missing key counts as 0).
     IncrBy {
         /// The key.
@@ -259,6 +281,17 @@ fn build(request: &Request<'_>, mut builder: request::Builder<'_>) {
         Request::Exists(keys) => set_keys(builder.init_exists(keys.len() as u32), keys),
         Request::Mget(keys) => set_keys(builder.init_mget(keys.len() as u32), keys),
         Request::GetDel(key) => builder.set_get_del(key),
+        Request::GetEx { key, expiry } => {
+            let mut getex = builder.init_get_ex();
+            getex.set_key(key);
+            let mut field = getex.get_expiry();
+            match expiry {
+                GetExpiry::Keep => field.set_keep(()),
+                GetExpiry::Persist => field.set_persist(()),
+                GetExpiry::In(ttl) => field.set_in_ms(duration_ms(ttl)),
+                GetExpiry::AtUnixMs(unix_ms) => field.set_at_unix_ms(unix_ms),
+            }
+        }
         Request::IncrBy { key, delta } => {
             let mut incr = builder.init_incr_by();
             incr.set_key(key);
