@@ -640,3 +640,52 @@ impl Client {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<Client>();
+        send::<Error>();
+    }
+
+    #[test]
+    fn requests_decode_as_the_server_reads_them() {
+        use crate::proto::capnp::decode_request;
+        use crate::proto::capnp::piccolo_capnp::{request, set};
+        let mut encoder = MessageEncoder::default();
+        let mut out = Vec::new();
+        let options = SetOptions::new()
+            .if_version(7)
+            .ttl(Duration::from_millis(1500));
+        let request = Request::Set {
+            key: b"k",
+            value: b"v",
+            options,
+            return_old: true,
+        };
+        encode(42, &request, &mut encoder, &mut out);
+        let mut scratch = Vec::new();
+        let message = decode_request(&out, &mut scratch).unwrap();
+        let reader = message.get().unwrap();
+        assert_eq!(reader.get_id(), 42);
+        let Ok(request::Which::Set(set)) = reader.which() else {
+            panic!("a set")
+        };
+        let set = set.unwrap();
+        assert_eq!(set.get_key().unwrap(), b"k");
+        assert_eq!(set.get_value().unwrap(), b"v");
+        assert!(set.get_return_old());
+        assert!(matches!(
+            set.get_condition().which(),
+            Ok(set::condition::IfVersion(7))
+        ));
+        assert!(matches!(
+            set.get_expiry().which(),
+            Ok(set::expiry::InMs(1500))
+        ));
+    }
+}
