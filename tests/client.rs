@@ -438,6 +438,38 @@ fn figures() {
     for key in &keys {
         client.set(key, &[b'v'; 32]).unwrap();
     }
+    // The same server's round trip without this client: RESP GET over a plain TcpStream, one at
+    // a time, so the client's own cost at depth 1 can be told from the server's and the OS's.
+    let mut rates = Vec::new();
+    let mut stream = server.stream();
+    let mut reply = [0u8; 256];
+    let commands: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|key| {
+            let mut command = format!("*2\r\n$3\r\nGET\r\n${}\r\n", key.len()).into_bytes();
+            command.extend_from_slice(key);
+            command.extend_from_slice(b"\r\n");
+            command
+        })
+        .collect();
+    for _ in 0..5 {
+        let start = Instant::now();
+        for i in 0..N {
+            stream.write_all(&commands[i % keys.len()]).unwrap();
+            // "$32\r\n" + 32 bytes + "\r\n" = 39 bytes.
+            let mut got = 0;
+            while got < 39 {
+                got += stream.read(&mut reply[got..]).unwrap();
+            }
+        }
+        rates.push(N as f64 / start.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "RESP GET without the client, depth 1: median {:>9.0} requests/s (runs: {:?})",
+        rates[2],
+        rates.iter().map(|rate| *rate as u64).collect::<Vec<_>>()
+    );
     let mut value = Vec::new();
     for depth in [1usize, 16, 100] {
         let mut rates = Vec::new();
