@@ -311,11 +311,13 @@ fn conditional_writes() {
         Some(&put("five")),
     );
     assert_eq!(reply.status, 200, "{reply:?}");
+    let v3 = reply.json()["version"].as_u64().unwrap();
     assert_eq!(
         http.call("GET", "/v1/keys/c", &[], None).json()["value"],
         "five"
     );
-    // If-Match on a missing key: 412; not a version: 400; combined with ?if=: 400.
+    // If-Match on a missing key: 412; not a version: 400; with ?if=absent: 412 (both cannot
+    // hold); with ?if=present: as If-Match alone; a float that is an integer is one.
     let reply = http.call(
         "PUT",
         "/v1/keys/gone",
@@ -331,7 +333,19 @@ fn conditional_writes() {
         &[("If-Match", "1")],
         Some(&put("x")),
     );
-    assert_eq!(reply.status, 400);
+    assert_eq!(reply.status, 412);
+    let current = format!("\"{v3}\"");
+    let reply = http.call(
+        "PUT",
+        "/v1/keys/c?if=present",
+        &[("If-Match", &current)],
+        Some(&json!({ "value": "six", "ttl_ms": 60000.0 })),
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        http.call("GET", "/v1/keys/c", &[], None).json()["value"],
+        "six"
+    );
     let reply = http.call("PUT", "/v1/keys/c?if=maybe", &[], Some(&put("x")));
     assert_eq!(reply.status, 400);
 }

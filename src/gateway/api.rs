@@ -321,7 +321,7 @@ fn value_fields(object: &Map<String, Json>, extra: &[&str]) -> Result<ValueField
     };
     let ttl_ms = match object.get("ttl_ms") {
         None => None,
-        Some(number) => match number.as_u64() {
+        Some(number) => match json_integer(number) {
             Some(ms) if (1..=MAX_TTL_MS).contains(&ms) => Some(ms),
             _ => {
                 return Err(format!(
@@ -331,6 +331,17 @@ fn value_fields(object: &Map<String, Json>, extra: &[&str]) -> Result<ValueField
         },
     };
     Ok(ValueFields { data, ttl_ms })
+}
+
+/// A non-negative integer; JSON Schema counts `5.0` as an integer, so it is taken too.
+fn json_integer(value: &Json) -> Option<u64> {
+    if let Some(number) = value.as_u64() {
+        return Some(number);
+    }
+    let float = value.as_f64()?;
+    // Below 2^64, an integral float converts to u64 exactly.
+    (float >= 0.0 && float.fract() == 0.0 && float < 18_446_744_073_709_551_616.0)
+        .then_some(float as u64)
 }
 
 /// The longest time to live accepted (about 31 years).
@@ -408,6 +419,7 @@ fn put_key(
     query: &[(String, Vec<u8>)],
     request: &Request,
 ) -> Response {
+    // Everything is checked for form first (400), then for meaning.
     let mut condition = Precondition::None;
     for (name, value) in query {
         if name == "if" {
@@ -417,15 +429,11 @@ fn put_key(
             }
         }
     }
-    if let Some(text) = &request.if_match {
-        if condition != Precondition::None {
-            return bad_request("If-Match and ?if= cannot be combined");
-        }
-        match parse_if_match(text) {
-            Some(parsed) => condition = parsed,
-            None => return bad_request("If-Match must be a version number (or \"*\")"),
-        }
-    }
+    let if_match = match request.if_match.as_deref().map(parse_if_match) {
+        None => None,
+        Some(Some(parsed)) => Some(parsed),
+        Some(None) => return bad_request("If-Match must be a version number (or \"*\")"),
+    };
     let object = match parse_json_object(&request.body) {
         Ok(object) => object,
         Err(response) => return response,
@@ -434,6 +442,18 @@ fn put_key(
         Ok(fields) => fields,
         Err(message) => return bad_request(message),
     };
+    if let Some(parsed) = if_match {
+        // If-Match needs the key to exist: with ?if=present it says the same (or more); with
+        // ?if=absent the two can never both hold.
+        if condition == Precondition::Absent {
+            return Response::error(
+                412,
+                "version_mismatch",
+                "If-Match needs the key to exist, ?if=absent needs it not to",
+            );
+        }
+        condition = parsed;
+    }
     let options = set_options(condition, fields.ttl_ms);
     let retry = condition == Precondition::None;
     match store.run(retry, |client| client.set_with(key, &fields.data, options)) {
@@ -570,8 +590,7 @@ fn parse_batch_op(index: usize, op: &Json) -> Result<BatchOp, String> {
                     ));
                 }
                 condition = Precondition::Version(
-                    version
-                        .as_u64()
+                    json_integer(version)
                         .ok_or_else(|| format!("ops[{index}].version must be an integer >= 0"))?,
                 );
             }

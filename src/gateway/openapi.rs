@@ -4,6 +4,19 @@
 use serde_json::{Value as Json, json};
 
 use super::api::{DEFAULT_SCAN_COUNT, MAX_BATCH_OPS, MAX_SCAN_COUNT, MAX_TTL_MS};
+use super::http::BASE64_PATTERN;
+
+/// `value` must be base64 when `encoding` says so.
+fn base64_rule() -> Json {
+    json!({
+        "anyOf": [
+            { "properties": { "encoding": { "const": "utf8" } } },
+            { "required": ["encoding"],
+              "properties": { "encoding": { "const": "base64" },
+                              "value": { "type": "string", "pattern": BASE64_PATTERN } } }
+        ]
+    })
+}
 
 fn error_ref(description: &str) -> Json {
     json!({
@@ -71,7 +84,8 @@ pub fn spec() -> Json {
             "encoding": { "type": "string", "enum": ["utf8", "base64"], "default": "utf8",
                           "description": "base64: value is standard base64 (with padding) of the bytes" },
             "ttl_ms": { "type": "integer", "minimum": 1, "maximum": MAX_TTL_MS }
-        }
+        },
+        "allOf": [ base64_rule() ]
     });
     let written = json!({
         "type": "object",
@@ -92,9 +106,10 @@ pub fn spec() -> Json {
             "encoding": { "type": "string", "enum": ["utf8", "base64"], "description": "set only" },
             "ttl_ms": { "type": "integer", "minimum": 1, "maximum": MAX_TTL_MS, "description": "set only" },
             "if": { "type": "string", "enum": ["absent", "present"], "description": "set only" },
-            "version": { "type": "integer", "minimum": 0, "description": "set only: compare-and-set" }
+            "version": { "type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "set only: compare-and-set" }
         },
         "additionalProperties": false,
+        "allOf": [ base64_rule() ],
         "oneOf": [
             { "properties": { "op": { "enum": ["get", "delete"] } },
               "not": { "anyOf": [
@@ -145,7 +160,7 @@ pub fn spec() -> Json {
                         { "name": "if", "in": "query", "required": false,
                           "schema": { "type": "string", "enum": ["absent", "present"] } },
                         { "name": "If-Match", "in": "header", "required": false,
-                          "description": "Write only if the key has this version (\"*\": only if it exists). Not with ?if=.",
+                          "description": "Write only if the key has this version (\"*\": only if it exists). With ?if=absent: 412, both cannot hold.",
                           "schema": { "type": "string", "pattern": "^(\\*|[0-9]{1,19}|\"[0-9]{1,19}\")$" } }
                     ],
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PutBody" } } } },
