@@ -778,3 +778,19 @@ fn connection_limit() {
     }
     assert_eq!(second.call("GET", "/v1/health", &[], None).status, 200);
 }
+
+#[test]
+fn idle_connections_are_closed() {
+    let server = Server::start(&[]);
+    let gateway = Gateway::start(server.addr, &["--idle-timeout-secs", "1"]);
+    let mut http = gateway.connect();
+    assert_eq!(http.call("GET", "/v1/health", &[], None).status, 200);
+    // Nothing more is sent: the gateway closes the connection (the read sees EOF well within
+    // the read timeout; a gateway that never closes it fails the read with a timeout).
+    let mut byte = [0u8; 1];
+    assert_eq!(http.reader.read(&mut byte).expect("EOF, not a timeout"), 0);
+    // A half-sent request counts as idle too (slow clients cannot hold a slot forever).
+    let mut http = gateway.connect();
+    http.send_raw(b"GET /v1/hea");
+    assert_eq!(http.reader.read(&mut byte).expect("EOF, not a timeout"), 0);
+}

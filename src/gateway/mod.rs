@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -55,6 +55,8 @@ pub struct Config {
     pub queue: usize,
     /// Timeout of connecting to the store and of each store call.
     pub store_timeout: Duration,
+    /// A connection with nothing in flight and no bytes for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -69,6 +71,7 @@ impl Default for Config {
             max_pipeline: 64,
             queue: 1024,
             store_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -86,6 +89,7 @@ USAGE: piccolo-cerializer [OPTIONS]
   --max-pipeline N       requests in flight per connection (default 64)
   --queue N              requests waiting for a worker at most (default 1024; else 503)
   --store-timeout-ms N   connect and call timeout towards the store (default 5000)
+  --idle-timeout-secs N  close connections idle this long (default 60)
   --help                 this text
 ";
 
@@ -125,6 +129,9 @@ impl Config {
                 "--store-timeout-ms" => {
                     config.store_timeout = Duration::from_millis(number(1)? as u64);
                 }
+                "--idle-timeout-secs" => {
+                    config.idle_timeout = Duration::from_secs(number(1)? as u64);
+                }
                 _ => return Err(format!("unknown option {flag} (see --help)")),
             }
         }
@@ -152,6 +159,12 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Read in chunks of this size.
 const READ_CHUNK: usize = 16 * 1024;
+/// After the last response of a closing connection, input is read and dropped (so the peer gets
+/// our answer rather than a reset for unread bytes) for at most this long and this much.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+const DRAIN_BYTES: usize = 256 * 1024;
+/// How often idle and draining connections are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 struct Conn {
     stream: TcpStream,
@@ -168,6 +181,12 @@ struct Conn {
     closing: bool,
     /// The peer closed its side.
     eof: bool,
+    /// Everything is written and our side is shut down; input is read and dropped until the
+    /// peer closes (bounded by `DRAIN_TIME` and `DRAIN_BYTES`).
+    draining: bool,
+    drained: usize,
+    /// The last time bytes came in or went out.
+    last_active: Instant,
     /// `100 Continue` was sent for the request being received.
     continued: bool,
 }
@@ -217,8 +236,9 @@ pub fn run(config: Config) -> io::Result<()> {
     };
     let mut events = Events::with_capacity(256);
     let mut finished = Vec::new();
+    let mut last_sweep = Instant::now();
     loop {
-        if let Err(error) = poll.poll(&mut events, None) {
+        if let Err(error) = poll.poll(&mut events, Some(SWEEP_EVERY)) {
             if error.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -240,6 +260,10 @@ pub fn run(config: Config) -> io::Result<()> {
                 conn.ready.insert(answer.seq, (answer.bytes, answer.close));
                 reactor.drive(answer.conn, &poll);
             }
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = Instant::now();
+            reactor.sweep(&poll);
         }
     }
 }
@@ -332,9 +356,43 @@ impl Reactor {
                     ready: BTreeMap::new(),
                     closing: false,
                     eof: false,
+                    draining: false,
+                    drained: 0,
+                    last_active: Instant::now(),
                     continued: false,
                 },
             );
+        }
+    }
+
+    /// Closes connections idle beyond the limit (nothing in flight) and draining ones past
+    /// `DRAIN_TIME`.
+    fn sweep(&mut self, poll: &Poll) {
+        let idle_timeout = self.config.idle_timeout;
+        let expired: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| {
+                let quiet = conn.last_active.elapsed();
+                if conn.draining {
+                    quiet >= DRAIN_TIME
+                } else {
+                    conn.next_seq == conn.write_seq
+                        && conn.output.is_empty()
+                        && quiet >= idle_timeout
+                }
+            })
+            .map(|(token, _)| *token)
+            .collect();
+        for token in expired {
+            self.close(token, poll);
+        }
+    }
+
+    fn close(&mut self, token: Token, poll: &Poll) {
+        if let Some(mut conn) = self.conns.remove(&token) {
+            let _ = poll.registry().deregister(&mut conn.stream);
+            self.metrics.connections_open.fetch_sub(1, Relaxed);
         }
     }
 
@@ -346,10 +404,7 @@ impl Reactor {
             Some(conn) => step(conn, token, &self.config, &self.jobs, &self.metrics),
         };
         if !keep {
-            if let Some(mut conn) = self.conns.remove(&token) {
-                let _ = poll.registry().deregister(&mut conn.stream);
-                self.metrics.connections_open.fetch_sub(1, Relaxed);
-            }
+            self.close(token, poll);
         }
     }
 }
@@ -367,6 +422,9 @@ fn step(
         max_body: config.max_body,
     };
     let buffer_limit = config.max_head + config.max_body + READ_CHUNK;
+    if conn.draining {
+        return drain(conn);
+    }
     loop {
         let mut progress = false;
         // Parse and dispatch what is buffered, within the pipelining bound.
@@ -452,6 +510,7 @@ fn step(
                 Ok(0) => return false,
                 Ok(n) => {
                     conn.written += n;
+                    conn.last_active = Instant::now();
                     progress = true;
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
@@ -465,7 +524,12 @@ fn step(
         }
         let idle = conn.next_seq == conn.write_seq && conn.output.is_empty();
         if conn.closing && idle {
-            return false;
+            // Send FIN, then drop what the peer still sends until it closes: closing with
+            // unread input would reset the connection and could destroy our last answer.
+            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            conn.draining = true;
+            conn.input = Vec::new();
+            return drain(conn);
         }
         if conn.eof && idle {
             return false;
@@ -483,6 +547,7 @@ fn step(
                 }
                 Ok(n) => {
                     conn.input.truncate(old + n);
+                    conn.last_active = Instant::now();
                     progress = true;
                 }
                 Err(error) => {
@@ -497,6 +562,25 @@ fn step(
         }
         if !progress {
             return true;
+        }
+    }
+}
+
+/// Reads and drops input of a draining connection; false once it should be closed.
+fn drain(conn: &mut Conn) -> bool {
+    let mut scratch = [0u8; 4096];
+    loop {
+        match conn.stream.read(&mut scratch) {
+            Ok(0) => return false,
+            Ok(n) => {
+                conn.drained += n;
+                if conn.drained > DRAIN_BYTES {
+                    return false;
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
         }
     }
 }

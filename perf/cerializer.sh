@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# What the JSON hop costs: GET and PUT of random keys (10,000 keys, 32-byte values) through the
+# Cerializer with `wrk`, beside the same load sent directly over Cap'n Proto
+# (examples/capnp_load.rs: one blocking client per connection, one request in flight each, as
+# wrk keeps one per connection). Release builds; server and gateway started here on free ports
+# and stopped by pid. Prints one line per run; quote medians over the rounds.
+#
+#   perf/cerializer.sh [--rounds 3] [--conns 16] [--seconds 10] [--gateway-workers 4]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+rounds=3 conns=16 seconds=10 gw_workers=4
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) rounds="$2"; shift 2 ;;
+        --conns) conns="$2"; shift 2 ;;
+        --seconds) seconds="$2"; shift 2 ;;
+        --gateway-workers) gw_workers="$2"; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+
+cargo build --quiet --release --bin piccolo-server --bin piccolo-cerializer --example capnp_load
+bin=target/release
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_addr() {
+    for _ in $(seq 200); do
+        local addr
+        addr="$(sed -n 's/.* listening on \([^ ]*\).*/\1/p' "$1" | head -n1)"
+        if [ -n "$addr" ]; then echo "$addr"; return 0; fi
+        sleep 0.1
+    done
+    cat "$1" >&2
+    return 1
+}
+
+"$bin/piccolo-server" --addr 127.0.0.1:0 --no-pin 2>"$work/server.log" &
+pids+=("$!")
+store="$(wait_addr "$work/server.log")"
+"$bin/piccolo-cerializer" --listen 127.0.0.1:0 --server "$store" --workers "$gw_workers" \
+    2>"$work/gateway.log" &
+pids+=("$!")
+gateway="$(wait_addr "$work/gateway.log")"
+head -n1 "$work/server.log"
+head -n1 "$work/gateway.log"
+"$bin/examples/capnp_load" "$store" populate -n 10000
+
+cat >"$work/get.lua" <<'EOF'
+math.randomseed(os.time())
+request = function()
+    return wrk.format("GET", "/v1/keys/key:" .. math.random(0, 9999))
+end
+EOF
+cat >"$work/put.lua" <<'EOF'
+math.randomseed(os.time())
+local body = '{"value":"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"}'
+local headers = { ["Content-Type"] = "application/json" }
+request = function()
+    return wrk.format("PUT", "/v1/keys/key:" .. math.random(0, 9999), headers, body)
+end
+-- Any answer but 200 is counted and reported (wrk's "Non-2xx" line).
+EOF
+
+# wrk_line LABEL SCRIPT: one wrk run, summarised on one line.
+wrk_line() {
+    local out
+    out="$(wrk -t2 -c"$conns" -d"${seconds}s" --latency -s "$2" "http://$gateway")"
+    local rps p50 p90 p99 errors
+    rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+    p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
+    p90="$(awk '$1=="90%" {print $2}' <<<"$out")"
+    p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
+    errors="$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ' || true)"
+    echo "http $1 conns=$conns seconds=$seconds req/s=$rps p50=$p50 p90=$p90 p99=$p99 ${errors:-errors=none}"
+}
+
+for round in $(seq "$rounds"); do
+    echo "# round $round ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    wrk_line get "$work/get.lua"
+    "$bin/examples/capnp_load" "$store" get -c "$conns" -d "$seconds" -n 10000
+    wrk_line put "$work/put.lua"
+    "$bin/examples/capnp_load" "$store" set -c "$conns" -d "$seconds" -n 10000
+done
