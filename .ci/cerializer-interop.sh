@@ -25,7 +25,7 @@ bin=target/debug
 wait_addr() {
     for _ in $(seq 200); do
         local addr
-        addr="$(sed -n 's/.* listening on \([^ ]*\).*/\1/p' "$1" | head -n1)"
+        addr="$(sed -n 's/.* listening on \([^ ]*\).*/\1/p' "$1" 2>/dev/null | head -n1)"
         if [ -n "$addr" ]; then
             echo "$addr"
             return 0

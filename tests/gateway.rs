@@ -794,3 +794,28 @@ fn idle_connections_are_closed() {
     http.send_raw(b"GET /v1/hea");
     assert_eq!(http.reader.read(&mut byte).expect("EOF, not a timeout"), 0);
 }
+
+#[test]
+fn inline_mode_without_workers() {
+    // `--workers 0`: the reactor calls the store itself; same answers, same order.
+    let server = Server::start(&[]);
+    let gateway = Gateway::start(server.addr, &["--workers", "0"]);
+    let mut http = gateway.connect();
+    assert_eq!(
+        http.call("PUT", "/v1/keys/i", &[], Some(&put("inline")))
+            .status,
+        200
+    );
+    let mut bytes = Vec::new();
+    for _ in 0..20 {
+        bytes.extend(request_bytes("GET", "/v1/keys/i", &[], b""));
+        bytes.extend(request_bytes("GET", "/v1/keys/none", &[], b""));
+    }
+    http.send_raw(&bytes);
+    for _ in 0..20 {
+        let reply = http.read_reply();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json()["value"], "inline");
+        assert_eq!(http.read_reply().status, 404);
+    }
+}

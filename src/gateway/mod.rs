@@ -41,7 +41,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The store's Cap'n Proto address.
     pub server: String,
-    /// Worker threads, each with one store connection.
+    /// Worker threads, each with one store connection. 0: the reactor calls the store itself
+    /// (one blocking call at a time for every connection; for comparison, see the docs).
     pub workers: usize,
     /// Open HTTP connections at most; more are closed at once.
     pub max_connections: usize,
@@ -82,7 +83,8 @@ piccolo-cerializer: a REST/JSON gateway to a Piccolo store (Cap'n Proto)
 USAGE: piccolo-cerializer [OPTIONS]
   --listen HOST:PORT     HTTP address (default 127.0.0.1:8080; port 0 = any free port)
   --server HOST:PORT     the store's address (default 127.0.0.1:7379)
-  --workers N            worker threads, one store connection each (default 4)
+  --workers N            worker threads, one store connection each (default 4;
+                         0 = the reactor calls the store itself, blocking)
   --max-connections N    open HTTP connections at most (default 1024)
   --max-header-bytes N   request line + headers at most (default 16384; else 431)
   --max-body-bytes N     request body at most (default 1048576; else 413)
@@ -120,7 +122,7 @@ impl Config {
                         .map_err(|_| format!("--listen: not an address: {value}"))?;
                 }
                 "--server" => config.server = value.clone(),
-                "--workers" => config.workers = number(1)?,
+                "--workers" => config.workers = number(0)?,
                 "--max-connections" => config.max_connections = number(1)?,
                 "--max-header-bytes" => config.max_head = number(256)?,
                 "--max-body-bytes" => config.max_body = number(0)?,
@@ -227,11 +229,21 @@ pub fn run(config: Config) -> io::Result<()> {
         config.queue,
         std::process::id()
     );
+    let (config_workers, server, store_timeout) =
+        (config.workers, config.server.clone(), config.store_timeout);
     let mut reactor = Reactor {
         config,
         conns: HashMap::new(),
         next_token: 2,
-        jobs: jobs_tx,
+        dispatch: if config_workers == 0 {
+            Dispatch::Inline(Box::new(api::Store::new(
+                server,
+                store_timeout,
+                metrics.clone(),
+            )))
+        } else {
+            Dispatch::Pool(jobs_tx)
+        },
         metrics,
     };
     let mut events = Events::with_capacity(256);
@@ -284,10 +296,7 @@ fn worker(
             receiver.recv()
         };
         let Ok(job) = job else { return };
-        let (route, response) = api::handle(&mut store, &job.request, &metrics);
-        metrics.record(route, response.status, job.request.started.elapsed());
-        let mut bytes = Vec::with_capacity(response.body.len() + 160);
-        response.render(job.close, &mut bytes);
+        let bytes = answer(&mut store, &job, &metrics);
         done.lock().unwrap_or_else(|e| e.into_inner()).push(Done {
             conn: job.conn,
             seq: job.seq,
@@ -298,11 +307,28 @@ fn worker(
     }
 }
 
+/// Runs one job and renders its response.
+fn answer(store: &mut api::Store, job: &Job, metrics: &Metrics) -> Vec<u8> {
+    let (route, response) = api::handle(store, &job.request, metrics);
+    metrics.record(route, response.status, job.request.started.elapsed());
+    let mut bytes = Vec::with_capacity(response.body.len() + 160);
+    response.render(job.close, &mut bytes);
+    bytes
+}
+
+/// Where parsed requests go.
+enum Dispatch {
+    /// To the worker pool.
+    Pool(SyncSender<Job>),
+    /// Answered on the reactor thread (`--workers 0`).
+    Inline(Box<api::Store>),
+}
+
 struct Reactor {
     config: Config,
     conns: HashMap<Token, Conn>,
     next_token: usize,
-    jobs: SyncSender<Job>,
+    dispatch: Dispatch,
     metrics: Arc<Metrics>,
 }
 
@@ -401,7 +427,7 @@ impl Reactor {
     fn drive(&mut self, token: Token, poll: &Poll) {
         let keep = match self.conns.get_mut(&token) {
             None => return,
-            Some(conn) => step(conn, token, &self.config, &self.jobs, &self.metrics),
+            Some(conn) => step(conn, token, &self.config, &mut self.dispatch, &self.metrics),
         };
         if !keep {
             self.close(token, poll);
@@ -414,7 +440,7 @@ fn step(
     conn: &mut Conn,
     token: Token,
     config: &Config,
-    jobs: &SyncSender<Job>,
+    dispatch: &mut Dispatch,
     metrics: &Metrics,
 ) -> bool {
     let limits = Limits {
@@ -472,6 +498,14 @@ fn step(
                         seq,
                         close,
                         request,
+                    };
+                    let jobs = match dispatch {
+                        Dispatch::Pool(jobs) => jobs,
+                        Dispatch::Inline(store) => {
+                            let bytes = answer(store, &job, metrics);
+                            conn.ready.insert(seq, (bytes, close));
+                            continue;
+                        }
                     };
                     match jobs.try_send(job) {
                         Ok(()) => {}
