@@ -70,23 +70,47 @@ end
 -- Any answer but 200 is counted and reported (wrk's "Non-2xx" line).
 EOF
 
-# wrk_line LABEL SCRIPT: one wrk run, summarised on one line.
+# cpu_ticks PID: user + system clock ticks the process has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+server_pid="${pids[0]}" gateway_pid="${pids[1]}"
+hz="$(getconf CLK_TCK)"
+
+# wrk_line LABEL SCRIPT: one wrk run, summarised on one line, with the CPU time the gateway and
+# the server used per request (less sensitive to a shared machine than req/s).
 wrk_line() {
-    local out
+    local out gw0 sv0 gw1 sv1
+    gw0="$(cpu_ticks "$gateway_pid")" sv0="$(cpu_ticks "$server_pid")"
     out="$(wrk -t2 -c"$conns" -d"${seconds}s" --latency -s "$2" "http://$gateway")"
+    gw1="$(cpu_ticks "$gateway_pid")" sv1="$(cpu_ticks "$server_pid")"
+    local requests
+    requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+    local cpu
+    cpu="$(awk -v g=$((gw1 - gw0)) -v s=$((sv1 - sv0)) -v n="$requests" -v hz="$hz" \
+        'BEGIN {printf "gateway_cpu_us/req=%.1f server_cpu_us/req=%.1f", g / hz * 1e6 / n, s / hz * 1e6 / n}')"
     local rps p50 p90 p99 errors
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
     p50="$(awk '$1=="50%" {print $2}' <<<"$out")"
     p90="$(awk '$1=="90%" {print $2}' <<<"$out")"
     p99="$(awk '$1=="99%" {print $2}' <<<"$out")"
     errors="$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ' || true)"
-    echo "http $1 conns=$conns seconds=$seconds req/s=$rps p50=$p50 p90=$p90 p99=$p99 ${errors:-errors=none}"
+    echo "http $1 conns=$conns seconds=$seconds req/s=$rps p50=$p50 p90=$p90 p99=$p99 $cpu ${errors:-errors=none}"
+}
+
+# capnp_line MODE: the same load directly over Cap'n Proto, with the server's CPU per request.
+capnp_line() {
+    local sv0 sv1 out requests
+    sv0="$(cpu_ticks "$server_pid")"
+    out="$("$bin/examples/capnp_load" "$store" "$1" -c "$conns" -d "$seconds" -n 10000)"
+    sv1="$(cpu_ticks "$server_pid")"
+    requests="$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$out")"
+    echo "$out $(awk -v s=$((sv1 - sv0)) -v n="$requests" -v hz="$hz" \
+        'BEGIN {printf "server_cpu_us/req=%.1f", s / hz * 1e6 / n}')"
 }
 
 for round in $(seq "$rounds"); do
     echo "# round $round ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
     wrk_line get "$work/get.lua"
-    "$bin/examples/capnp_load" "$store" get -c "$conns" -d "$seconds" -n 10000
+    capnp_line get
     wrk_line put "$work/put.lua"
-    "$bin/examples/capnp_load" "$store" set -c "$conns" -d "$seconds" -n 10000
+    capnp_line set
 done
