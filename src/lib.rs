@@ -9,9 +9,11 @@
 //! 3. Each worker owns one [`store::Shard`]: a hashbrown table of 8-byte handles into
 //!    bump-allocated arena segments, with versions, expiry, scan and an incremental cleaner.
 //!
-//! [`client`] is the blocking Cap'n Proto client that `piccolo-cli` and the tools use.
+//! [`client`] is the blocking Cap'n Proto client that `piccolo-cli` and the tools use;
+//! [`gateway`] is the Cerializer, a REST/JSON gateway built on it (`piccolo-cerializer`).
 
 pub mod client;
+pub mod gateway;
 pub mod proto;
 pub mod server;
 pub mod store;
