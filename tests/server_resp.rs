@@ -988,3 +988,83 @@ fn tiny_rings_stall_parsing_without_losing_commands() {
         assert!(client.closed_by_server());
     }
 }
+
+#[test]
+fn expire_options_nx_xx_gt_lt() {
+    let server = Server::start(&["--workers", "2"]);
+    let mut c = server.connect();
+    let ttl = |c: &mut Client, key: &str| match c.cmd(&["TTL", key]) {
+        Value::Int(ttl) => ttl,
+        other => panic!("TTL gave {other:?}"),
+    };
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    // No deadline: XX and GT fail, LT holds (no deadline counts as infinite), NX holds.
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "XX"]), int(0));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "GT"]), int(0));
+    assert_eq!(ttl(&mut c, "k"), -1);
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "nx"]), int(1));
+    assert!((99..=100).contains(&ttl(&mut c, "k")));
+    // Has a deadline: NX fails; XX holds.
+    assert_eq!(c.cmd(&["EXPIRE", "k", "500", "NX"]), int(0));
+    assert!((99..=100).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "200", "XX"]), int(1));
+    assert!((199..=200).contains(&ttl(&mut c, "k")));
+    // GT: only later; LT: only earlier; equal fails both.
+    assert_eq!(c.cmd(&["EXPIRE", "k", "150", "GT"]), int(0));
+    assert!((199..=200).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "300", "GT"]), int(1));
+    assert!((299..=300).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "400", "LT"]), int(0));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "50", "lt"]), int(1));
+    assert!((49..=50).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "60", "XX", "GT"]), int(1));
+    assert!((59..=60).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "70", "XX", "LT"]), int(0));
+    // The same deadline, exactly: PEXPIREAT to the current deadline fails GT and LT.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let at = (now_ms + 1_000_000).to_string();
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &at]), int(1));
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &at, "GT"]), int(0));
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &at, "LT"]), int(0));
+    let later = (now_ms + 2_000_000).to_string();
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &later, "GT"]), int(1));
+    let at_s = (now_ms / 1000 + 500).to_string();
+    assert_eq!(c.cmd(&["EXPIREAT", "k", &at_s, "LT"]), int(1));
+    assert!((498..=500).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["PEXPIRE", "k", "900000", "LT"]), int(0));
+    assert_eq!(c.cmd(&["PEXPIRE", "k", "900000", "GT"]), int(1));
+    // LT with a deadline in the past deletes the key, as a plain EXPIRE does.
+    assert_eq!(c.cmd(&["EXPIRE", "k", "-1", "LT"]), int(1));
+    assert_eq!(c.cmd(&["EXISTS", "k"]), int(0));
+    // A key without a deadline: LT with a past deadline deletes it too (infinite > anything).
+    assert_eq!(c.cmd(&["SET", "p", "v"]), ok());
+    assert_eq!(c.cmd(&["PEXPIRE", "p", "0", "LT"]), int(1));
+    assert_eq!(c.cmd(&["EXISTS", "p"]), int(0));
+    // Absent keys: 0 whatever the option.
+    for option in ["NX", "XX", "GT", "LT"] {
+        assert_eq!(c.cmd(&["EXPIRE", "absent", "100", option]), int(0));
+    }
+    // Errors, in Redis's words; options are checked before the number.
+    let nx_clash = err("ERR NX and XX, GT or LT options at the same time are not compatible");
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "NX", "XX"]), nx_clash);
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "GT", "NX"]), nx_clash);
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", "100", "NX", "LT"]), nx_clash);
+    let gt_lt = err("ERR GT and LT options at the same time are not compatible");
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "GT", "LT"]), gt_lt);
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "XX", "GT", "LT"]), gt_lt);
+    assert_eq!(
+        c.cmd(&["EXPIRE", "k", "100", "NX", "BOGUS"]),
+        err("ERR Unsupported option BOGUS")
+    );
+    assert_eq!(c.cmd(&["EXPIRE", "k", "abc", "GT", "LT"]), gt_lt);
+    assert_eq!(
+        c.cmd(&["EXPIRE", "k", "abc", "NX"]),
+        err("ERR value is not an integer or out of range")
+    );
+    // Repeated options are allowed (Redis ORs them).
+    assert_eq!(c.cmd(&["SET", "r", "v"]), ok());
+    assert_eq!(c.cmd(&["EXPIRE", "r", "100", "NX", "NX"]), int(1));
+}

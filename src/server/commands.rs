@@ -292,10 +292,40 @@ pub fn dispatch<V: Variant>(
                 _ => "pexpireat",
             };
             let seconds = matches!(name, C::Expire | C::ExpireAt);
-            if argc > 3 {
-                // NX | XX | GT | LT are left for later.
-                let message = format!("ERR Unsupported option {}", String::from_utf8_lossy(arg(3)));
-                local_error(session, message.as_bytes());
+            // Options first, as Redis checks them before the number.
+            let mut flags = 0;
+            for index in 3..argc {
+                let option = arg(index);
+                let flag = if option.eq_ignore_ascii_case(b"NX") {
+                    expire_flags::NX
+                } else if option.eq_ignore_ascii_case(b"XX") {
+                    expire_flags::XX
+                } else if option.eq_ignore_ascii_case(b"GT") {
+                    expire_flags::GT
+                } else if option.eq_ignore_ascii_case(b"LT") {
+                    expire_flags::LT
+                } else {
+                    let message =
+                        format!("ERR Unsupported option {}", String::from_utf8_lossy(option));
+                    local_error(session, message.as_bytes());
+                    return Dispatch::Done;
+                };
+                flags |= flag;
+            }
+            if flags & expire_flags::NX != 0
+                && flags & (expire_flags::XX | expire_flags::GT | expire_flags::LT) != 0
+            {
+                local_error(
+                    session,
+                    b"ERR NX and XX, GT or LT options at the same time are not compatible",
+                );
+                return Dispatch::Done;
+            }
+            if flags & expire_flags::GT != 0 && flags & expire_flags::LT != 0 {
+                local_error(
+                    session,
+                    b"ERR GT and LT options at the same time are not compatible",
+                );
                 return Dispatch::Done;
             }
             let Some(amount) = parse_i64(arg(2)) else {
@@ -312,7 +342,6 @@ pub fn dispatch<V: Variant>(
                 local_error(session, message.as_bytes());
                 return Dispatch::Done;
             };
-            let mut flags = 0;
             if !seconds {
                 flags |= expire_flags::MILLISECONDS;
             }

@@ -277,6 +277,18 @@ pub mod expire_flags {
     pub const MILLISECONDS: u8 = 1;
     /// EXPIREAT / PEXPIREAT (`number` is a Unix time in ms).
     pub const ABSOLUTE: u8 = 2;
+    /// NX: only if the key has no deadline.
+    pub const NX: u8 = 4;
+    /// XX: only if the key has a deadline.
+    pub const XX: u8 = 8;
+    /// GT: only if the new deadline is later than the current one (no deadline counts as
+    /// infinite, so GT never sets a deadline on a key without one).
+    pub const GT: u8 = 16;
+    /// LT: only if the new deadline is earlier than the current one (no deadline counts as
+    /// infinite).
+    pub const LT: u8 = 32;
+    /// Any of the conditions.
+    pub const CONDITIONS: u8 = NX | XX | GT | LT;
 }
 
 /// GETEX flags.

@@ -322,6 +322,11 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
                     &format!("ERR invalid expire time in '{name}' command"),
                 );
             };
+            if request.flags & expire_flags::CONDITIONS != 0
+                && !expire_condition_holds(shard, &request, deadline_ms, now_ms)
+            {
+                return integer(&request, 0);
+            }
             match shard.expire_at(hash, key, deadline_ms, now_ms) {
                 Ok(found) => integer(&request, i64::from(found.is_some())),
                 Err(error) => store_error(&request, error),
@@ -365,6 +370,39 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             "ERR internal error: stats outside the worker loop",
         ),
     }
+}
+
+/// EXPIRE's NX / XX / GT / LT against the key's current deadline, as Redis 7 decides them: a
+/// key without a deadline counts as an infinite TTL (GT fails, LT holds). `deadline_ms` is the
+/// new deadline (0 for one in the past). An absent key fails (the caller's reply is 0 anyway).
+/// The read and the following `expire_at` run in the same worker step, so nothing can come
+/// between them.
+fn expire_condition_holds(
+    shard: &mut Shard,
+    request: &Request,
+    deadline_ms: u64,
+    now_ms: u64,
+) -> bool {
+    let ttl_ms = shard.ttl_ms(request.hash, request.key.as_slice(), now_ms);
+    if ttl_ms == -2 {
+        return false;
+    }
+    // None: no deadline (infinite).
+    let current = (ttl_ms >= 0).then(|| now_ms.saturating_add(ttl_ms as u64));
+    let flags = request.flags;
+    if flags & expire_flags::NX != 0 && current.is_some() {
+        return false;
+    }
+    if flags & expire_flags::XX != 0 && current.is_none() {
+        return false;
+    }
+    if flags & expire_flags::GT != 0 && current.is_none_or(|current| deadline_ms <= current) {
+        return false;
+    }
+    if flags & expire_flags::LT != 0 && current.is_some_and(|current| deadline_ms >= current) {
+        return false;
+    }
+    true
 }
 
 fn execute_getex(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
