@@ -197,7 +197,6 @@ fn every_command_with_errors_and_edge_cases() {
     assert!(matches!(c.cmd(&["CLIENT", "ID"]), Value::Int(id) if id > 0));
     assert_eq!(c.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "test"]), ok());
     assert!(matches!(c.cmd(&["COMMAND", "COUNT"]), Value::Int(n) if n > 30));
-    assert_eq!(c.cmd(&["COMMAND", "DOCS"]), Value::Array(Some(vec![])));
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "save"]),
         Value::Array(Some(vec![bulk(b"save"), bulk(b"")]))
@@ -1067,4 +1066,161 @@ fn expire_options_nx_xx_gt_lt() {
     // Repeated options are allowed (Redis ORs them).
     assert_eq!(c.cmd(&["SET", "r", "v"]), ok());
     assert_eq!(c.cmd(&["EXPIRE", "r", "100", "NX", "NX"]), int(1));
+}
+
+fn simple(text: &str) -> Value {
+    Value::Simple(text.into())
+}
+
+fn array(items: Vec<Value>) -> Value {
+    Value::Array(Some(items))
+}
+
+#[test]
+fn command_table_count_info_docs_getkeys() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let Value::Int(count) = c.cmd(&["COMMAND", "COUNT"]) else {
+        panic!("COMMAND COUNT is an integer")
+    };
+    // COMMAND lists as many entries as COUNT says, each with Redis 7's ten fields.
+    let Value::Array(Some(all)) = c.cmd(&["COMMAND"]) else {
+        panic!("COMMAND is an array")
+    };
+    assert_eq!(all.len() as i64, count);
+    let mut names = Vec::new();
+    for entry in &all {
+        let Value::Array(Some(fields)) = entry else {
+            panic!("an entry is an array: {entry:?}")
+        };
+        assert_eq!(fields.len(), 10, "{fields:?}");
+        let Value::Bulk(Some(name)) = &fields[0] else {
+            panic!("the name is a bulk string")
+        };
+        names.push(String::from_utf8(name.clone()).unwrap());
+        assert!(matches!(fields[1], Value::Int(arity) if arity != 0));
+        assert!(matches!(&fields[2], Value::Array(Some(_))));
+    }
+    for name in [
+        "get", "set", "mget", "expire", "scan", "getv", "cas", "command", "info",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from COMMAND"
+        );
+    }
+    let Value::Array(Some(list)) = c.cmd(&["COMMAND", "LIST"]) else {
+        panic!("COMMAND LIST is an array")
+    };
+    assert_eq!(list.len() as i64, count);
+    // COMMAND INFO: the entry as Redis 7 gives it; an unknown name is nil.
+    assert_eq!(
+        c.cmd(&["COMMAND", "INFO", "get", "NOSUCH", "mset"]),
+        array(vec![
+            array(vec![
+                bulk(b"get"),
+                int(2),
+                array(vec![simple("readonly"), simple("fast")]),
+                int(1),
+                int(1),
+                int(1),
+                array(vec![simple("@read"), simple("@string"), simple("@fast")]),
+                array(vec![]),
+                array(vec![]),
+                array(vec![]),
+            ]),
+            nil(),
+            array(vec![
+                bulk(b"mset"),
+                int(-3),
+                array(vec![simple("write"), simple("denyoom")]),
+                int(1),
+                int(-1),
+                int(2),
+                array(vec![simple("@write"), simple("@string"), simple("@slow")]),
+                array(vec![]),
+                array(vec![]),
+                array(vec![]),
+            ]),
+        ])
+    );
+    // COMMAND DOCS: a map flattened into an array; name, then summary/since/group. Unknown
+    // names are left out; no names means every command.
+    let Value::Array(Some(docs)) = c.cmd(&["COMMAND", "DOCS", "get", "nosuch"]) else {
+        panic!("COMMAND DOCS is an array")
+    };
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0], bulk(b"get"));
+    let Value::Array(Some(doc)) = &docs[1] else {
+        panic!("the docs are a map")
+    };
+    let keys: Vec<&Value> = doc.iter().step_by(2).collect();
+    assert_eq!(keys, [&bulk(b"summary"), &bulk(b"since"), &bulk(b"group")]);
+    assert_eq!(doc[5], bulk(b"string"));
+    let Value::Array(Some(all_docs)) = c.cmd(&["COMMAND", "DOCS"]) else {
+        panic!("COMMAND DOCS is an array")
+    };
+    assert_eq!(all_docs.len() as i64, count * 2);
+    // COMMAND GETKEYS from the table's key positions.
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
+        array(vec![bulk(b"a"), bulk(b"b")])
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "del", "x", "y", "z"]),
+        array(vec![bulk(b"x"), bulk(b"y"), bulk(b"z")])
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "get", "k"]),
+        array(vec![bulk(b"k")])
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "ping"]),
+        err("ERR The command has no key arguments")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "get"]),
+        err("ERR Invalid number of arguments specified for command")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "nosuch", "k"]),
+        err("ERR Invalid command specified")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "COUNT", "x"]),
+        err("ERR wrong number of arguments for 'command|count' command")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "BOGUS"]),
+        err("ERR unknown subcommand 'BOGUS'. Try COMMAND HELP.")
+    );
+    assert!(matches!(c.cmd(&["COMMAND", "HELP"]), Value::Array(Some(lines)) if lines.len() > 3));
+    // The dispatcher's arity check reads the same table: every command, called with one
+    // argument too few (or too many, for exact arities), gets the arity error.
+    for entry in &all {
+        let Value::Array(Some(fields)) = entry else {
+            unreachable!()
+        };
+        let (Value::Bulk(Some(name)), Value::Int(arity)) = (&fields[0], &fields[1]) else {
+            unreachable!()
+        };
+        let name = String::from_utf8(name.clone()).unwrap();
+        let needed = arity.unsigned_abs() as usize;
+        let wrong = if needed > 1 {
+            needed - 1
+        } else if *arity > 0 {
+            needed + 1
+        } else {
+            continue;
+        };
+        let mut args = vec![name.as_str()];
+        args.extend(std::iter::repeat_n("x", wrong - 1));
+        assert_eq!(
+            c.cmd(&args),
+            err(&format!(
+                "ERR wrong number of arguments for '{name}' command"
+            )),
+            "{args:?}"
+        );
+    }
 }
