@@ -336,7 +336,7 @@ fn every_command_with_errors_and_edge_cases() {
     };
     assert_eq!(
         String::from_utf8_lossy(&info),
-        "# Keyspace\r\ndb0:keys=50\r\n"
+        "# Keyspace\r\ndb0:keys=50,expires=0,avg_ttl=0\r\n"
     );
     let Value::Bulk(Some(info)) = c.cmd(&["INFO"]) else {
         panic!("INFO is a bulk string")
@@ -1223,4 +1223,98 @@ fn command_table_count_info_docs_getkeys() {
             "{args:?}"
         );
     }
+}
+
+/// `field:value` lines of an INFO text, parsed as integers where they are.
+fn info_fields(c: &mut Client, section: &str) -> HashMap<String, String> {
+    let Value::Bulk(Some(text)) = c.cmd(&["INFO", section]) else {
+        panic!("INFO is a bulk string")
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+fn info_number(fields: &HashMap<String, String>, name: &str) -> u64 {
+    fields
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} missing from {fields:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number: {fields:?}"))
+}
+
+#[test]
+fn info_counts_hits_misses_expires_and_memory() {
+    let server = Server::start(&["--workers", "3"]);
+    let mut c = server.connect();
+    let stats = info_fields(&mut c, "stats");
+    assert_eq!(info_number(&stats, "keyspace_hits"), 0);
+    assert_eq!(info_number(&stats, "keyspace_misses"), 0);
+    for i in 0..20 {
+        assert_eq!(c.cmd(&["SET", &format!("key:{i}"), "v"]), ok());
+    }
+    for i in 0..5 {
+        assert_eq!(c.cmd(&["EXPIRE", &format!("key:{i}"), "1000"]), int(1));
+    }
+    assert_eq!(c.cmd(&["SET", "key:5", "v", "PX", "100000"]), ok());
+    // Hits: 2 GET, 3 of MGET, GETV, EXISTS, TTL, TYPE, GETEX, GETDEL (key:19) = 11.
+    // Misses: 1 GET, 2 of MGET, EXISTS, TTL, TYPE, GETDEL (now absent) = 7.
+    assert_eq!(c.cmd(&["GET", "key:10"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GET", "key:11"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GET", "nope"]), nil());
+    assert!(matches!(
+        c.cmd(&["MGET", "key:12", "key:13", "key:14", "no1", "no2"]),
+        Value::Array(Some(items)) if items.len() == 5
+    ));
+    assert!(matches!(c.cmd(&["GETV", "key:15"]), Value::Array(Some(_))));
+    assert_eq!(c.cmd(&["EXISTS", "key:16", "nope"]), int(1));
+    assert_eq!(c.cmd(&["TTL", "key:17"]), int(-1));
+    assert_eq!(c.cmd(&["TTL", "nope"]), int(-2));
+    assert_eq!(c.cmd(&["TYPE", "key:18"]), simple("string"));
+    assert_eq!(c.cmd(&["TYPE", "nope"]), simple("none"));
+    assert_eq!(c.cmd(&["GETEX", "key:18"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GETDEL", "key:19"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GETDEL", "key:19"]), nil());
+    // Writes do not count.
+    assert_eq!(c.cmd(&["SET", "key:10", "w"]), ok());
+    assert_eq!(c.cmd(&["DEL", "nope"]), int(0));
+    let stats = info_fields(&mut c, "stats");
+    assert_eq!(info_number(&stats, "keyspace_hits"), 11, "{stats:?}");
+    assert_eq!(info_number(&stats, "keyspace_misses"), 7, "{stats:?}");
+    let parks = info_number(&stats, "worker_parks");
+    assert!(
+        parks <= info_number(&stats, "worker_idle_waits"),
+        "{stats:?}"
+    );
+    // Keyspace: 19 keys, 6 with a deadline; PERSIST and a SET without KEEPTTL take it away.
+    let keyspace = info_fields(&mut c, "keyspace");
+    assert_eq!(keyspace["db0"], "keys=19,expires=6,avg_ttl=0");
+    assert_eq!(c.cmd(&["PERSIST", "key:0"]), int(1));
+    assert_eq!(c.cmd(&["SET", "key:1", "again"]), ok());
+    assert_eq!(c.cmd(&["DEL", "key:2"]), int(1));
+    let keyspace = info_fields(&mut c, "keyspace");
+    assert_eq!(keyspace["db0"], "keys=18,expires=3,avg_ttl=0");
+    // Memory: RSS from /proc, the store's parts, and maxmemory 0 (no limit).
+    let memory = info_fields(&mut c, "memory");
+    let used = info_number(&memory, "used_memory");
+    let rss = info_number(&memory, "used_memory_rss");
+    let live = info_number(&memory, "store_live_bytes");
+    let table = info_number(&memory, "store_table_bytes");
+    let garbage = info_number(&memory, "store_garbage_bytes");
+    assert!(
+        rss > 1 << 20,
+        "RSS of a running server is over 1 MiB: {memory:?}"
+    );
+    assert!(
+        live > 18 * 5 && live + garbage + table <= used,
+        "{memory:?}"
+    );
+    assert!(
+        garbage > 0,
+        "overwrites and deletes leave garbage: {memory:?}"
+    );
+    assert_eq!(info_number(&memory, "maxmemory"), 0);
+    assert!(memory.contains_key("used_memory_human"));
 }

@@ -83,7 +83,15 @@ impl<V: Variant> Worker<V> {
                 let reply = match request.op {
                     Op::Stats => stats_reply(shard_ref, stats_ref, &request),
                     Op::Scan => scan_reply(shard_ref, &request, now_ms, index, workers),
-                    _ => execute(shard_ref, request, now_ms),
+                    op => {
+                        let reply = execute(shard_ref, request, now_ms);
+                        match lookup_hit(op, &reply) {
+                            Some(true) => stats_ref.keyspace_hits += 1,
+                            Some(false) => stats_ref.keyspace_misses += 1,
+                            None => {}
+                        }
+                        reply
+                    }
                 };
                 push_reply(replies, reply);
             });
@@ -113,10 +121,12 @@ impl<V: Variant> Worker<V> {
             let ready = || !requests.is_empty() || shutdown.load(Ordering::Acquire);
             stats.idle_waits += 1;
             if shard.is_empty() {
-                parker.wait(self.spins, ready);
+                stats.parks += u64::from(parker.wait(self.spins, ready).min(1));
                 continue;
             }
-            if !parker.wait_timeout(self.spins, IDLE_TICK, ready) {
+            let (woken, parks) = parker.wait_timeout_counted(self.spins, IDLE_TICK, ready);
+            stats.parks += u64::from(parks.min(1));
+            if !woken {
                 // Idle for a tick: bounded maintenance, then back to waiting.
                 let now_ms = unix_now_ms();
                 shard.expire_step(now_ms, EXPIRE_STEP_WORK);
@@ -211,11 +221,33 @@ fn keys_reply(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
     reply
 }
 
+/// Whether a read found its key, for INFO's keyspace hits and misses (`None`: not a read that
+/// counts). Decided from the reply, so `execute` stays free of counters; errors count as
+/// neither.
+#[inline]
+fn lookup_hit(op: Op, reply: &Reply) -> Option<bool> {
+    match op {
+        Op::Get | Op::GetDel | Op::GetEx | Op::GetV => match reply.kind {
+            ReplyKind::Nil => Some(false),
+            ReplyKind::Error => None,
+            _ => Some(true),
+        },
+        Op::Exists => Some(reply.int != 0),
+        Op::Ttl | Op::PTtl => Some(reply.int != -2),
+        Op::Type => Some(reply.data.as_slice() != b"none"),
+        _ => None,
+    }
+}
+
 fn stats_reply(shard: &Shard, stats: &mut WorkerStats, request: &Request) -> Reply {
     let memory = shard.memory();
     stats.keys = shard.len() as u64;
     stats.memory_bytes = memory.total_bytes() as u64;
     stats.expired_keys = memory.expired_keys;
+    stats.expires = shard.volatile_keys() as u64;
+    stats.live_bytes = memory.live_bytes as u64;
+    stats.garbage_bytes = memory.garbage_bytes as u64;
+    stats.table_bytes = memory.table_bytes as u64;
     let mut reply = Reply::to(request, ReplyKind::Bulk);
     reply.data = Bytes::copy_from(&stats.to_bytes());
     reply
