@@ -1318,3 +1318,110 @@ fn info_counts_hits_misses_expires_and_memory() {
     assert_eq!(info_number(&memory, "maxmemory"), 0);
     assert!(memory.contains_key("used_memory_human"));
 }
+
+/// Waits (bounded) until INFO reports `clients` connected clients.
+fn wait_connected_clients(c: &mut Client, clients: usize) {
+    let needle = format!("connected_clients:{clients}\r\n");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let Value::Bulk(Some(info)) = c.cmd(&["INFO", "clients"]) else {
+            panic!("INFO is a bulk string")
+        };
+        if String::from_utf8_lossy(&info).contains(&needle) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "connections were not closed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The server's memory stays bounded under bad input: its resident set (VmRSS) grows by less
+/// than `BOUND_MIB` across thousands of dropped connections, absurd lengths, garbage, truncated
+/// frames and clients that pipeline GETs of a large value without reading, and it still
+/// answers. A memory bound, not a timing one.
+#[test]
+fn memory_stays_bounded_under_bad_input() {
+    const BOUND_MIB: u64 = 64;
+    const MAX_OUTPUT: usize = 8 << 20;
+    let max_output = MAX_OUTPUT.to_string();
+    let server = Server::start(&["--workers", "2", "--max-output-bytes", &max_output]);
+    let mut healthy = server.connect();
+    let big = vec![b'b'; 200_000];
+    let mut set_big = encode(&[b"SET", b"big", &big]);
+    healthy.send(&set_big);
+    assert_eq!(healthy.read(), ok());
+    set_big.clear();
+    // Warm up what is allocated once (the slab, the first buffers, INFO), then the baseline.
+    assert_eq!(healthy.cmd(&["GET", "big"]), Value::Bulk(Some(big.clone())));
+    wait_connected_clients(&mut healthy, 1);
+    let before = server.rss_kib();
+    let mut rng = Rng(11);
+    for round in 0..3 {
+        // (a) 1,000 connections opened and dropped, a third of them mid-command.
+        for i in 0..1000 {
+            let mut stream = TcpStream::connect(server.addr).expect("connect");
+            if i % 3 == 0 {
+                let _ = stream.write_all(b"*2\r\n$3\r\nGET\r\n$5\r\nab");
+            }
+        }
+        // (b) Absurd lengths, binary garbage (both first-byte kinds) and truncated frames.
+        for input in [
+            &b"*99999999999\r\n"[..],
+            b"*1\r\n$536870912\r\nabc",
+            b"*1048576\r\n$512\r\n",
+            b"*1\r\n$999999999999\r\n",
+            b"*3\r\n$3\r\nSET\r\n$1",
+            b"\x00\x00\x00\x00\xff\xff\xff\x7f",
+            b"\x07\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff",
+        ] {
+            let mut bad = TcpStream::connect(server.addr).expect("connect");
+            let _ = bad.write_all(input);
+        }
+        for kind in 0..20 {
+            let mut garbage: Vec<u8> = (0..64 * 1024).map(|_| rng.next() as u8).collect();
+            garbage[0] = if kind % 2 == 0 { b'*' } else { 0x02 };
+            let mut bad = TcpStream::connect(server.addr).expect("connect");
+            let _ = bad.write_all(&garbage);
+        }
+        // (c) Clients that pipeline GETs of the 200 KB value and never read: each is
+        // disconnected once its unwritten output passes the bound.
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut stream = server.stream();
+                std::thread::spawn(move || {
+                    let gets: Vec<u8> = (0..20_000)
+                        .flat_map(|_| encode(&[b"GET", b"big"]))
+                        .collect();
+                    // Fails once the server has closed the connection.
+                    let _ = stream.write_all(&gets);
+                    stream
+                })
+            })
+            .collect();
+        let expected = 2 * (round + 1);
+        let deadline = Instant::now() + TIMEOUT;
+        while server.log_count("client not reading") < expected {
+            assert!(
+                Instant::now() < deadline,
+                "non-reading clients were not disconnected"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for writer in writers {
+            drop(writer.join().expect("writer thread"));
+        }
+        wait_connected_clients(&mut healthy, 1);
+    }
+    let after = server.rss_kib();
+    let grown_mib = after.saturating_sub(before) / 1024;
+    eprintln!("VmRSS before {before} KiB, after {after} KiB, grown {grown_mib} MiB");
+    assert!(
+        grown_mib < BOUND_MIB,
+        "RSS grew by {grown_mib} MiB (from {before} to {after} KiB), over the {BOUND_MIB} MiB bound"
+    );
+    // Still answering, and the data is intact.
+    assert_eq!(healthy.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(healthy.cmd(&["GET", "big"]), Value::Bulk(Some(big)));
+    let mut fresh = server.connect();
+    assert_eq!(fresh.cmd(&["DBSIZE"]), int(1));
+}

@@ -15,8 +15,10 @@
 //!
 //! Backpressure: a worker has at most `ring capacity` requests in flight (pushed and not yet
 //! answered), so neither its request ring nor its reply ring can overflow; a connection has at
-//! most `MAX_IN_FLIGHT_PER_CONN` commands waiting for replies. When either bound is hit the
-//! connection stops parsing (its bytes stay in its read buffer) and stops reading its socket.
+//! most `MAX_IN_FLIGHT_PER_CONN` commands waiting for replies, fewer when its replies are large
+//! (`Conn::in_flight_cap`). When either bound is hit the connection stops parsing (its bytes
+//! stay in its read buffer) and stops reading its socket. A client whose unwritten output passes
+//! `--max-output-bytes` is closed; the check runs as replies are filed.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -46,6 +48,9 @@ pub const SIGNAL: Token = Token(usize::MAX - 3);
 
 /// Commands of one connection waiting for replies, at most.
 pub const MAX_IN_FLIGHT_PER_CONN: usize = 1024;
+/// Commands in flight for a connection that has had no reply with data yet (see
+/// [`Conn::in_flight_cap`]).
+const FIRST_IN_FLIGHT: usize = 64;
 /// Socket reads per connection per iteration before others get their turn.
 const READS_PER_TURN: usize = 16;
 /// Bytes asked of the socket per read.
@@ -229,6 +234,13 @@ struct Conn {
     /// Parsing stopped for want of budget: buffered commands still wait to be dispatched, so
     /// an EOF does not close the connection yet.
     stalled: bool,
+    /// The largest reply data seen on this connection, in bytes, at least 1 once a reply has come
+    /// (0: none yet). Bounds how many
+    /// commands may wait for replies, so replies in flight stay near `--max-output-bytes`.
+    largest_reply: usize,
+    /// Unwritten output passed `--max-output-bytes` when a reply was filed: later replies are
+    /// dropped and the connection is closed at the next write pass.
+    output_overflow: bool,
 }
 
 struct Slot {
@@ -501,6 +513,8 @@ impl<V: Variant> Reactor<V> {
             protocol: None,
             dirty: false,
             stalled: false,
+            largest_reply: 0,
+            output_overflow: false,
         });
         self.info.connected_clients += 1;
     }
@@ -641,8 +655,9 @@ impl<V: Variant> Reactor<V> {
         let limits = self.info.limits;
         let mut result = Parsed::More;
         let mut shutdown = false;
+        let cap = conn.in_flight_cap(self.config.max_output_bytes);
         while start < end {
-            if conn.session.order.len() >= MAX_IN_FLIGHT_PER_CONN {
+            if conn.session.order.len() >= cap {
                 result = Parsed::Stalled;
                 break;
             }
@@ -711,8 +726,9 @@ impl<V: Variant> Reactor<V> {
             ..capnp::FrameLimits::DEFAULT
         };
         let mut result = Parsed::More;
+        let cap = conn.in_flight_cap(self.config.max_output_bytes);
         while start < end {
-            if conn.session.order.len() >= MAX_IN_FLIGHT_PER_CONN {
+            if conn.session.order.len() >= cap {
                 result = Parsed::Stalled;
                 break;
             }
@@ -768,6 +784,7 @@ impl<V: Variant> Reactor<V> {
     /// Pops every reply and files it; returns whether any arrived.
     fn drain_replies(&mut self) -> bool {
         let mut any = false;
+        let max_output_bytes = self.config.max_output_bytes;
         for worker in 0..self.replies.len() {
             let slots = &mut self.slots;
             let dirty = &mut self.dirty;
@@ -784,8 +801,20 @@ impl<V: Variant> Reactor<V> {
                 let Some(conn) = slot.conn.as_mut() else {
                     return;
                 };
+                if conn.output_overflow {
+                    // The connection closes at the next write pass; nothing more is encoded.
+                    return;
+                }
+                conn.largest_reply = conn.largest_reply.max(reply.data.as_slice().len().max(1));
                 let session = &mut conn.session;
-                if session.order.deliver(reply, &mut session.out) && !conn.dirty {
+                let mut wrote = session.order.deliver(reply, &mut session.out);
+                // Checked as replies are filed, not only after a write, so a client that does
+                // not read overshoots the bound by one reply at most.
+                if session.out.len() - conn.out_written > max_output_bytes {
+                    conn.output_overflow = true;
+                    wrote = true;
+                }
+                if wrote && !conn.dirty {
                     conn.dirty = true;
                     dirty.push(index);
                 }
@@ -807,6 +836,15 @@ impl<V: Variant> Reactor<V> {
                 continue;
             };
             conn.dirty = false;
+            if conn.output_overflow {
+                let reason = format!(
+                    "output buffer of {} bytes exceeds the limit of {} (client not reading)",
+                    conn.session.out.len() - conn.out_written,
+                    self.config.max_output_bytes
+                );
+                self.close(index, Some(&reason));
+                continue;
+            }
             let mut failed = None;
             while conn.out_written < conn.session.out.len() {
                 match conn.stream.write(&conn.session.out[conn.out_written..]) {
@@ -858,6 +896,20 @@ impl<V: Variant> Reactor<V> {
 }
 
 impl Conn {
+    /// How many commands may wait for replies: [`MAX_IN_FLIGHT_PER_CONN`], but no more than
+    /// the room left under `max_output_bytes` holds replies as large as the largest this
+    /// connection has had ([`FIRST_IN_FLIGHT`] before its first reply), and at least
+    /// one. Pipelines of small replies keep the full depth; a client pipelining GETs of a large
+    /// value does not get hundreds of copies of it in flight.
+    fn in_flight_cap(&self, max_output_bytes: usize) -> usize {
+        if self.largest_reply == 0 {
+            return FIRST_IN_FLIGHT;
+        }
+        let pending = self.session.out.len() - self.out_written;
+        let room = max_output_bytes.saturating_sub(pending);
+        (room / self.largest_reply).clamp(1, MAX_IN_FLIGHT_PER_CONN)
+    }
+
     /// Puts the read buffer back after parsing consumed `[.., start)` of `[.., end)`. When
     /// everything was consumed it resets the positions, and if a large request grew the buffer,
     /// shrinks it so an idle connection does not keep that much.
