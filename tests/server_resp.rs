@@ -1425,3 +1425,52 @@ fn memory_stays_bounded_under_bad_input() {
     let mut fresh = server.connect();
     assert_eq!(fresh.cmd(&["DBSIZE"]), int(1));
 }
+
+/// At shutdown, commands the server has read but not yet executed get an error reply in their
+/// place instead of being dropped. Tiny rings and slow commands (KEYS over 20,000 keys, one
+/// worker) keep most of a pipeline waiting in the read buffer when SIGTERM arrives; every
+/// command gets exactly one reply, executed ones first, then the errors, then the close.
+#[test]
+fn shutdown_answers_unparsed_commands_with_an_error() {
+    const PIPELINE: usize = 400;
+    let mut server = Server::start(&["--workers", "1", "--ring-capacity", "16"]);
+    let mut loader = server.connect();
+    let sets: Vec<u8> = (0..20_000)
+        .flat_map(|i| encode(&[b"SET", format!("key:{i}").as_bytes(), b"v"]))
+        .collect();
+    loader.send(&sets);
+    for _ in 0..20_000 {
+        assert_eq!(loader.read(), ok());
+    }
+    let mut c = server.connect();
+    // Small enough to arrive in one read, so no command is left in the socket at the close.
+    let pipeline: Vec<u8> = (0..PIPELINE)
+        .flat_map(|_| encode(&[b"KEYS", b"nomatch*"]))
+        .collect();
+    c.send(&pipeline);
+    assert_eq!(c.read(), array(vec![]));
+    server.signal(libc::SIGTERM);
+    let mut executed = 1;
+    let mut refused = 0;
+    while let Some(reply) = c.try_read() {
+        match reply {
+            Value::Array(Some(items)) if items.is_empty() => {
+                assert_eq!(refused, 0, "an executed command after a refused one");
+                executed += 1;
+            }
+            Value::Error(text) => {
+                assert_eq!(text, "ERR server is shutting down; command not executed");
+                refused += 1;
+            }
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    eprintln!("{executed} executed, {refused} refused at shutdown");
+    assert_eq!(executed + refused, PIPELINE, "one reply per command");
+    assert!(
+        refused > 0,
+        "the pipeline finished before the signal ({executed} executed)"
+    );
+    assert!(server.wait_exit().success());
+    server.wait_log("got a shutting-down error");
+}

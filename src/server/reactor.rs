@@ -62,6 +62,10 @@ const OUT_KEEP_BYTES: usize = 64 * 1024;
 /// Words in each Cap'n Proto connection's reusable Response segment (1 KiB): every Response
 /// but large values and long lists fits; those spill to the heap.
 const CAPNP_FIRST_SEGMENT_WORDS: u32 = 128;
+/// The error text for commands read but not executed at shutdown (RESP prefixes `ERR `).
+const SHUTTING_DOWN: &str = "server is shutting down; command not executed";
+const SHUTTING_DOWN_RESP: &[u8] = b"ERR server is shutting down; command not executed";
+
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
@@ -285,6 +289,8 @@ pub struct Reactor<V: Variant> {
     stop_deadline: Option<Instant>,
     /// Where an unaligned Cap'n Proto frame is copied to be read (reused).
     capnp_scratch: Vec<::capnp::Word>,
+    /// Commands answered with the shutting-down error (see `refuse_unparsed`).
+    refused_at_shutdown: usize,
 }
 
 enum Parsed {
@@ -343,6 +349,7 @@ impl<V: Variant> Reactor<V> {
             stopping: false,
             stop_deadline: None,
             capnp_scratch: Vec::new(),
+            refused_at_shutdown: 0,
         })
     }
 
@@ -432,6 +439,66 @@ impl<V: Variant> Reactor<V> {
         }
         self.stalled.clear();
         self.yielded.clear();
+        self.refuse_unparsed();
+    }
+
+    /// At shutdown: every whole command already read but not yet parsed (a stalled or yielded
+    /// connection's buffer) gets an error reply, in its place after the replies still in
+    /// flight, instead of silence. Bytes still in the socket are not read.
+    fn refuse_unparsed(&mut self) {
+        for index in 0..self.slots.len() {
+            let Some(conn) = self.slots[index].conn.as_mut() else {
+                continue;
+            };
+            if conn.session.closing || conn.read_start == conn.read_end {
+                continue;
+            }
+            let buffer = std::mem::take(&mut conn.read_buf);
+            let mut start = conn.read_start;
+            let end = conn.read_end;
+            let mut refused = 0;
+            if conn.protocol == Some(Protocol::Capnp) {
+                let limits = capnp::FrameLimits::DEFAULT;
+                while let Ok(Some(len)) = capnp::frame_len(&buffer[start..end], &limits) {
+                    let id =
+                        capnp::decode_request(&buffer[start..start + len], &mut self.capnp_scratch)
+                            .and_then(|message| Ok(message.get()?.get_id()));
+                    let Ok(id) = id else { break };
+                    let session = &mut conn.session;
+                    session.order.local_capnp(&mut session.out, id, |response| {
+                        let mut error = response.init_error();
+                        error.set_code(capnp::piccolo_capnp::ErrorCode::ShuttingDown);
+                        error.set_message(SHUTTING_DOWN);
+                    });
+                    start += len;
+                    refused += 1;
+                }
+            } else {
+                let limits = self.info.limits;
+                while let Ok(Some((command, used))) = resp::parse(&buffer[start..end], &limits) {
+                    start += used;
+                    if command.is_empty() {
+                        continue;
+                    }
+                    let session = &mut conn.session;
+                    session.order.local(&mut session.out, |out| {
+                        crate::proto::reply::error(out, SHUTTING_DOWN_RESP);
+                    });
+                    refused += 1;
+                }
+            }
+            conn.give_back_read_buffer(buffer, start, end);
+            if refused > 0 {
+                self.refused_at_shutdown += refused;
+                self.mark_dirty(index);
+            }
+        }
+        if self.refused_at_shutdown > 0 {
+            eprintln!(
+                "piccolo-server: {} commands read but not executed got a shutting-down error",
+                self.refused_at_shutdown
+            );
+        }
     }
 
     fn accept(&mut self) {
