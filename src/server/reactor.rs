@@ -5,6 +5,8 @@
 //! 1. **Sleep** in `poll` only after announcing it on the reactor's [`SleepFlag`] and checking
 //!    the reply rings once more (the store-buffer race, see `piccolo_queues::park`); a worker that
 //!    publishes replies wakes the reactor through the `mio::Waker` only if it announced sleep.
+//!    While requests are in flight, it first spins on the reply rings for up to
+//!    `--reactor-spins` rounds (about 84 µs at the default 3,000 on the development VM).
 //! 2. **Accept** new connections (up to `--maxclients`), **read** readable ones, parse, and
 //!    dispatch ([`super::commands`]): requests are pushed *deferred* into the owning worker's ring.
 //! 3. **Drain** every reply ring and file each reply in its connection's reorder buffer
@@ -46,6 +48,10 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 /// Token of the signal pipe.
 pub const SIGNAL: Token = Token(usize::MAX - 3);
 
+/// Default `--reactor-spins`: rounds of `spin_loop` plus a look at every reply ring before the
+/// reactor sleeps while requests are in flight (3,000 take about 84 µs on the development VM,
+/// more than a parked worker's wake-up).
+pub const SPINS_BEFORE_SLEEP: u32 = 3000;
 /// Commands of one connection waiting for replies, at most.
 pub const MAX_IN_FLIGHT_PER_CONN: usize = 1024;
 /// Commands in flight for a connection that has had no reply with data yet (see
@@ -262,6 +268,9 @@ pub struct ReactorConfig {
     pub limits: Limits,
     /// Largest read buffer per connection.
     pub max_query_bytes: usize,
+    /// Looks at the reply rings before sleeping while requests are in flight
+    /// (`--reactor-spins`; 0 turns it off).
+    pub spins_before_sleep: u32,
 }
 
 /// The reactor thread's state.
@@ -364,7 +373,24 @@ impl<V: Variant> Reactor<V> {
             } else {
                 None
             };
-            let sleeping = timeout != Some(Duration::ZERO);
+            let mut sleeping = timeout != Some(Duration::ZERO);
+            // Requests in flight: their replies usually come within tens of µs, so look at the
+            // reply rings for a while before sleeping. A reply caught here saves the worker's
+            // eventfd write and this thread's sleep and wake-up in `epoll_wait`.
+            if sleeping && self.config.spins_before_sleep > 0 && self.router.total_in_flight() > 0 {
+                for _ in 0..self.config.spins_before_sleep {
+                    std::hint::spin_loop();
+                    if self.replies.iter().any(|ring| !ring.is_empty()) {
+                        sleeping = false;
+                        break;
+                    }
+                }
+            }
+            let timeout = if sleeping {
+                timeout
+            } else {
+                Some(Duration::ZERO)
+            };
             let timeout = if sleeping {
                 self.sleep.prepare();
                 if self.replies.iter().any(|ring| !ring.is_empty()) {
