@@ -470,8 +470,11 @@ impl<V: Variant> Reactor<V> {
 
     /// At shutdown: every whole command already read but not yet parsed (a stalled or yielded
     /// connection's buffer) gets an error reply, in its place after the replies still in
-    /// flight, instead of silence. Bytes still in the socket are not read.
+    /// flight, instead of silence. Bytes still in the socket are not read, and refusing stops
+    /// at the output bound (a stalled buffer holds a few hundred KiB, so it is not reached in
+    /// practice).
     fn refuse_unparsed(&mut self) {
+        let max_output_bytes = self.config.max_output_bytes;
         for index in 0..self.slots.len() {
             let Some(conn) = self.slots[index].conn.as_mut() else {
                 continue;
@@ -486,6 +489,9 @@ impl<V: Variant> Reactor<V> {
             if conn.protocol == Some(Protocol::Capnp) {
                 let limits = capnp::FrameLimits::DEFAULT;
                 while let Ok(Some(len)) = capnp::frame_len(&buffer[start..end], &limits) {
+                    if conn.session.out.len() > max_output_bytes {
+                        break;
+                    }
                     let id =
                         capnp::decode_request(&buffer[start..start + len], &mut self.capnp_scratch)
                             .and_then(|message| Ok(message.get()?.get_id()));
@@ -502,6 +508,9 @@ impl<V: Variant> Reactor<V> {
             } else {
                 let limits = self.info.limits;
                 while let Ok(Some((command, used))) = resp::parse(&buffer[start..end], &limits) {
+                    if conn.session.out.len() > max_output_bytes {
+                        break;
+                    }
                     start += used;
                     if command.is_empty() {
                         continue;
