@@ -197,7 +197,6 @@ fn every_command_with_errors_and_edge_cases() {
     assert!(matches!(c.cmd(&["CLIENT", "ID"]), Value::Int(id) if id > 0));
     assert_eq!(c.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "test"]), ok());
     assert!(matches!(c.cmd(&["COMMAND", "COUNT"]), Value::Int(n) if n > 30));
-    assert_eq!(c.cmd(&["COMMAND", "DOCS"]), Value::Array(Some(vec![])));
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "save"]),
         Value::Array(Some(vec![bulk(b"save"), bulk(b"")]))
@@ -337,7 +336,7 @@ fn every_command_with_errors_and_edge_cases() {
     };
     assert_eq!(
         String::from_utf8_lossy(&info),
-        "# Keyspace\r\ndb0:keys=50\r\n"
+        "# Keyspace\r\ndb0:keys=50,expires=0,avg_ttl=0\r\n"
     );
     let Value::Bulk(Some(info)) = c.cmd(&["INFO"]) else {
         panic!("INFO is a bulk string")
@@ -987,4 +986,491 @@ fn tiny_rings_stall_parsing_without_losing_commands() {
         assert!(matches!(client.read(), Value::Array(Some(items)) if items.len() == 4));
         assert!(client.closed_by_server());
     }
+}
+
+#[test]
+fn expire_options_nx_xx_gt_lt() {
+    let server = Server::start(&["--workers", "2"]);
+    let mut c = server.connect();
+    let ttl = |c: &mut Client, key: &str| match c.cmd(&["TTL", key]) {
+        Value::Int(ttl) => ttl,
+        other => panic!("TTL gave {other:?}"),
+    };
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    // No deadline: XX and GT fail, LT holds (no deadline counts as infinite), NX holds.
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "XX"]), int(0));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "GT"]), int(0));
+    assert_eq!(ttl(&mut c, "k"), -1);
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "nx"]), int(1));
+    assert!((99..=100).contains(&ttl(&mut c, "k")));
+    // Has a deadline: NX fails; XX holds.
+    assert_eq!(c.cmd(&["EXPIRE", "k", "500", "NX"]), int(0));
+    assert!((99..=100).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "200", "XX"]), int(1));
+    assert!((199..=200).contains(&ttl(&mut c, "k")));
+    // GT: only later; LT: only earlier; equal fails both.
+    assert_eq!(c.cmd(&["EXPIRE", "k", "150", "GT"]), int(0));
+    assert!((199..=200).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "300", "GT"]), int(1));
+    assert!((299..=300).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "400", "LT"]), int(0));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "50", "lt"]), int(1));
+    assert!((49..=50).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "60", "XX", "GT"]), int(1));
+    assert!((59..=60).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["EXPIRE", "k", "70", "XX", "LT"]), int(0));
+    // The same deadline, exactly: PEXPIREAT to the current deadline fails GT and LT.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let at = (now_ms + 1_000_000).to_string();
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &at]), int(1));
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &at, "GT"]), int(0));
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &at, "LT"]), int(0));
+    let later = (now_ms + 2_000_000).to_string();
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", &later, "GT"]), int(1));
+    let at_s = (now_ms / 1000 + 500).to_string();
+    assert_eq!(c.cmd(&["EXPIREAT", "k", &at_s, "LT"]), int(1));
+    assert!((498..=500).contains(&ttl(&mut c, "k")));
+    assert_eq!(c.cmd(&["PEXPIRE", "k", "900000", "LT"]), int(0));
+    assert_eq!(c.cmd(&["PEXPIRE", "k", "900000", "GT"]), int(1));
+    // LT with a deadline in the past deletes the key, as a plain EXPIRE does.
+    assert_eq!(c.cmd(&["EXPIRE", "k", "-1", "LT"]), int(1));
+    assert_eq!(c.cmd(&["EXISTS", "k"]), int(0));
+    // A key without a deadline: LT with a past deadline deletes it too (infinite > anything).
+    assert_eq!(c.cmd(&["SET", "p", "v"]), ok());
+    assert_eq!(c.cmd(&["PEXPIRE", "p", "0", "LT"]), int(1));
+    assert_eq!(c.cmd(&["EXISTS", "p"]), int(0));
+    // Absent keys: 0 whatever the option.
+    for option in ["NX", "XX", "GT", "LT"] {
+        assert_eq!(c.cmd(&["EXPIRE", "absent", "100", option]), int(0));
+    }
+    // Errors, in Redis's words; options are checked before the number.
+    let nx_clash = err("ERR NX and XX, GT or LT options at the same time are not compatible");
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "NX", "XX"]), nx_clash);
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "GT", "NX"]), nx_clash);
+    assert_eq!(c.cmd(&["PEXPIREAT", "k", "100", "NX", "LT"]), nx_clash);
+    let gt_lt = err("ERR GT and LT options at the same time are not compatible");
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "GT", "LT"]), gt_lt);
+    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "XX", "GT", "LT"]), gt_lt);
+    assert_eq!(
+        c.cmd(&["EXPIRE", "k", "100", "NX", "BOGUS"]),
+        err("ERR Unsupported option BOGUS")
+    );
+    assert_eq!(c.cmd(&["EXPIRE", "k", "abc", "GT", "LT"]), gt_lt);
+    assert_eq!(
+        c.cmd(&["EXPIRE", "k", "abc", "NX"]),
+        err("ERR value is not an integer or out of range")
+    );
+    // Repeated options are allowed (Redis ORs them).
+    assert_eq!(c.cmd(&["SET", "r", "v"]), ok());
+    assert_eq!(c.cmd(&["EXPIRE", "r", "100", "NX", "NX"]), int(1));
+}
+
+fn simple(text: &str) -> Value {
+    Value::Simple(text.into())
+}
+
+fn array(items: Vec<Value>) -> Value {
+    Value::Array(Some(items))
+}
+
+#[test]
+fn command_table_count_info_docs_getkeys() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let Value::Int(count) = c.cmd(&["COMMAND", "COUNT"]) else {
+        panic!("COMMAND COUNT is an integer")
+    };
+    // COMMAND lists as many entries as COUNT says, each with Redis 7's ten fields.
+    let Value::Array(Some(all)) = c.cmd(&["COMMAND"]) else {
+        panic!("COMMAND is an array")
+    };
+    assert_eq!(all.len() as i64, count);
+    let mut names = Vec::new();
+    for entry in &all {
+        let Value::Array(Some(fields)) = entry else {
+            panic!("an entry is an array: {entry:?}")
+        };
+        assert_eq!(fields.len(), 10, "{fields:?}");
+        let Value::Bulk(Some(name)) = &fields[0] else {
+            panic!("the name is a bulk string")
+        };
+        names.push(String::from_utf8(name.clone()).unwrap());
+        assert!(matches!(fields[1], Value::Int(arity) if arity != 0));
+        assert!(matches!(&fields[2], Value::Array(Some(_))));
+    }
+    for name in [
+        "get", "set", "mget", "expire", "scan", "getv", "cas", "command", "info",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from COMMAND"
+        );
+    }
+    let Value::Array(Some(list)) = c.cmd(&["COMMAND", "LIST"]) else {
+        panic!("COMMAND LIST is an array")
+    };
+    assert_eq!(list.len() as i64, count);
+    // COMMAND INFO: the entry as Redis 7 gives it; an unknown name is nil.
+    assert_eq!(
+        c.cmd(&["COMMAND", "INFO", "get", "NOSUCH", "mset"]),
+        array(vec![
+            array(vec![
+                bulk(b"get"),
+                int(2),
+                array(vec![simple("readonly"), simple("fast")]),
+                int(1),
+                int(1),
+                int(1),
+                array(vec![simple("@read"), simple("@string"), simple("@fast")]),
+                array(vec![]),
+                array(vec![]),
+                array(vec![]),
+            ]),
+            nil(),
+            array(vec![
+                bulk(b"mset"),
+                int(-3),
+                array(vec![simple("write"), simple("denyoom")]),
+                int(1),
+                int(-1),
+                int(2),
+                array(vec![simple("@write"), simple("@string"), simple("@slow")]),
+                array(vec![]),
+                array(vec![]),
+                array(vec![]),
+            ]),
+        ])
+    );
+    // COMMAND DOCS: a map flattened into an array; name, then summary/since/group. Unknown
+    // names are left out; no names means every command.
+    let Value::Array(Some(docs)) = c.cmd(&["COMMAND", "DOCS", "get", "nosuch"]) else {
+        panic!("COMMAND DOCS is an array")
+    };
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0], bulk(b"get"));
+    let Value::Array(Some(doc)) = &docs[1] else {
+        panic!("the docs are a map")
+    };
+    let keys: Vec<&Value> = doc.iter().step_by(2).collect();
+    assert_eq!(keys, [&bulk(b"summary"), &bulk(b"since"), &bulk(b"group")]);
+    assert_eq!(doc[5], bulk(b"string"));
+    let Value::Array(Some(all_docs)) = c.cmd(&["COMMAND", "DOCS"]) else {
+        panic!("COMMAND DOCS is an array")
+    };
+    assert_eq!(all_docs.len() as i64, count * 2);
+    // COMMAND GETKEYS from the table's key positions.
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
+        array(vec![bulk(b"a"), bulk(b"b")])
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "del", "x", "y", "z"]),
+        array(vec![bulk(b"x"), bulk(b"y"), bulk(b"z")])
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "get", "k"]),
+        array(vec![bulk(b"k")])
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "ping"]),
+        err("ERR The command has no key arguments")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "get"]),
+        err("ERR Invalid number of arguments specified for command")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "nosuch", "k"]),
+        err("ERR Invalid command specified")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "COUNT", "x"]),
+        err("ERR wrong number of arguments for 'command|count' command")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "BOGUS"]),
+        err("ERR unknown subcommand 'BOGUS'. Try COMMAND HELP.")
+    );
+    assert!(matches!(c.cmd(&["COMMAND", "HELP"]), Value::Array(Some(lines)) if lines.len() > 3));
+    // The dispatcher's arity check reads the same table: every command, called with one
+    // argument too few (or too many, for exact arities), gets the arity error.
+    for entry in &all {
+        let Value::Array(Some(fields)) = entry else {
+            unreachable!()
+        };
+        let (Value::Bulk(Some(name)), Value::Int(arity)) = (&fields[0], &fields[1]) else {
+            unreachable!()
+        };
+        let name = String::from_utf8(name.clone()).unwrap();
+        let needed = arity.unsigned_abs() as usize;
+        let wrong = if needed > 1 {
+            needed - 1
+        } else if *arity > 0 {
+            needed + 1
+        } else {
+            continue;
+        };
+        let mut args = vec![name.as_str()];
+        args.extend(std::iter::repeat_n("x", wrong - 1));
+        assert_eq!(
+            c.cmd(&args),
+            err(&format!(
+                "ERR wrong number of arguments for '{name}' command"
+            )),
+            "{args:?}"
+        );
+    }
+}
+
+/// `field:value` lines of an INFO text, parsed as integers where they are.
+fn info_fields(c: &mut Client, section: &str) -> HashMap<String, String> {
+    let Value::Bulk(Some(text)) = c.cmd(&["INFO", section]) else {
+        panic!("INFO is a bulk string")
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
+fn info_number(fields: &HashMap<String, String>, name: &str) -> u64 {
+    fields
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} missing from {fields:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number: {fields:?}"))
+}
+
+#[test]
+fn info_counts_hits_misses_expires_and_memory() {
+    let server = Server::start(&["--workers", "3"]);
+    let mut c = server.connect();
+    let stats = info_fields(&mut c, "stats");
+    assert_eq!(info_number(&stats, "keyspace_hits"), 0);
+    assert_eq!(info_number(&stats, "keyspace_misses"), 0);
+    for i in 0..20 {
+        assert_eq!(c.cmd(&["SET", &format!("key:{i}"), "v"]), ok());
+    }
+    for i in 0..5 {
+        assert_eq!(c.cmd(&["EXPIRE", &format!("key:{i}"), "1000"]), int(1));
+    }
+    assert_eq!(c.cmd(&["SET", "key:5", "v", "PX", "100000"]), ok());
+    // Hits: 2 GET, 3 of MGET, GETV, EXISTS, TTL, TYPE, GETEX, GETDEL (key:19) = 11.
+    // Misses: 1 GET, 2 of MGET, EXISTS, TTL, TYPE, GETDEL (now absent) = 7.
+    assert_eq!(c.cmd(&["GET", "key:10"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GET", "key:11"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GET", "nope"]), nil());
+    assert!(matches!(
+        c.cmd(&["MGET", "key:12", "key:13", "key:14", "no1", "no2"]),
+        Value::Array(Some(items)) if items.len() == 5
+    ));
+    assert!(matches!(c.cmd(&["GETV", "key:15"]), Value::Array(Some(_))));
+    assert_eq!(c.cmd(&["EXISTS", "key:16", "nope"]), int(1));
+    assert_eq!(c.cmd(&["TTL", "key:17"]), int(-1));
+    assert_eq!(c.cmd(&["TTL", "nope"]), int(-2));
+    assert_eq!(c.cmd(&["TYPE", "key:18"]), simple("string"));
+    assert_eq!(c.cmd(&["TYPE", "nope"]), simple("none"));
+    assert_eq!(c.cmd(&["GETEX", "key:18"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GETDEL", "key:19"]), bulk(b"v"));
+    assert_eq!(c.cmd(&["GETDEL", "key:19"]), nil());
+    // Writes do not count.
+    assert_eq!(c.cmd(&["SET", "key:10", "w"]), ok());
+    assert_eq!(c.cmd(&["DEL", "nope"]), int(0));
+    let stats = info_fields(&mut c, "stats");
+    assert_eq!(info_number(&stats, "keyspace_hits"), 11, "{stats:?}");
+    assert_eq!(info_number(&stats, "keyspace_misses"), 7, "{stats:?}");
+    let parks = info_number(&stats, "worker_parks");
+    assert!(
+        parks <= info_number(&stats, "worker_idle_waits"),
+        "{stats:?}"
+    );
+    // Keyspace: 19 keys, 6 with a deadline; PERSIST and a SET without KEEPTTL take it away.
+    let keyspace = info_fields(&mut c, "keyspace");
+    assert_eq!(keyspace["db0"], "keys=19,expires=6,avg_ttl=0");
+    assert_eq!(c.cmd(&["PERSIST", "key:0"]), int(1));
+    assert_eq!(c.cmd(&["SET", "key:1", "again"]), ok());
+    assert_eq!(c.cmd(&["DEL", "key:2"]), int(1));
+    let keyspace = info_fields(&mut c, "keyspace");
+    assert_eq!(keyspace["db0"], "keys=18,expires=3,avg_ttl=0");
+    // Memory: RSS from /proc, the store's parts, and maxmemory 0 (no limit).
+    let memory = info_fields(&mut c, "memory");
+    let used = info_number(&memory, "used_memory");
+    let rss = info_number(&memory, "used_memory_rss");
+    let live = info_number(&memory, "store_live_bytes");
+    let table = info_number(&memory, "store_table_bytes");
+    let garbage = info_number(&memory, "store_garbage_bytes");
+    assert!(
+        rss > 1 << 20,
+        "RSS of a running server is over 1 MiB: {memory:?}"
+    );
+    assert!(
+        live > 18 * 5 && live + garbage + table <= used,
+        "{memory:?}"
+    );
+    assert!(
+        garbage > 0,
+        "overwrites and deletes leave garbage: {memory:?}"
+    );
+    assert_eq!(info_number(&memory, "maxmemory"), 0);
+    assert!(memory.contains_key("used_memory_human"));
+}
+
+/// Waits (bounded) until INFO reports `clients` connected clients.
+fn wait_connected_clients(c: &mut Client, clients: usize) {
+    let needle = format!("connected_clients:{clients}\r\n");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let Value::Bulk(Some(info)) = c.cmd(&["INFO", "clients"]) else {
+            panic!("INFO is a bulk string")
+        };
+        if String::from_utf8_lossy(&info).contains(&needle) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "connections were not closed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The server's memory stays bounded under bad input: its resident set (VmRSS) grows by less
+/// than `BOUND_MIB` across thousands of dropped connections, absurd lengths, garbage, truncated
+/// frames and clients that pipeline GETs of a large value without reading, and it still
+/// answers. A memory bound, not a timing one.
+#[test]
+fn memory_stays_bounded_under_bad_input() {
+    const BOUND_MIB: u64 = 64;
+    const MAX_OUTPUT: usize = 8 << 20;
+    let max_output = MAX_OUTPUT.to_string();
+    let server = Server::start(&["--workers", "2", "--max-output-bytes", &max_output]);
+    let mut healthy = server.connect();
+    let big = vec![b'b'; 200_000];
+    let mut set_big = encode(&[b"SET", b"big", &big]);
+    healthy.send(&set_big);
+    assert_eq!(healthy.read(), ok());
+    set_big.clear();
+    // Warm up what is allocated once (the slab, the first buffers, INFO), then the baseline.
+    assert_eq!(healthy.cmd(&["GET", "big"]), Value::Bulk(Some(big.clone())));
+    wait_connected_clients(&mut healthy, 1);
+    let before = server.rss_kib();
+    let mut rng = Rng(11);
+    for round in 0..3 {
+        // (a) 1,000 connections opened and dropped, a third of them mid-command.
+        for i in 0..1000 {
+            let mut stream = TcpStream::connect(server.addr).expect("connect");
+            if i % 3 == 0 {
+                let _ = stream.write_all(b"*2\r\n$3\r\nGET\r\n$5\r\nab");
+            }
+        }
+        // (b) Absurd lengths, binary garbage (both first-byte kinds) and truncated frames.
+        for input in [
+            &b"*99999999999\r\n"[..],
+            b"*1\r\n$536870912\r\nabc",
+            b"*1048576\r\n$512\r\n",
+            b"*1\r\n$999999999999\r\n",
+            b"*3\r\n$3\r\nSET\r\n$1",
+            b"\x00\x00\x00\x00\xff\xff\xff\x7f",
+            b"\x07\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff",
+        ] {
+            let mut bad = TcpStream::connect(server.addr).expect("connect");
+            let _ = bad.write_all(input);
+        }
+        for kind in 0..20 {
+            let mut garbage: Vec<u8> = (0..64 * 1024).map(|_| rng.next() as u8).collect();
+            garbage[0] = if kind % 2 == 0 { b'*' } else { 0x02 };
+            let mut bad = TcpStream::connect(server.addr).expect("connect");
+            let _ = bad.write_all(&garbage);
+        }
+        // (c) Clients that pipeline GETs of the 200 KB value and never read: each is
+        // disconnected once its unwritten output passes the bound.
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut stream = server.stream();
+                std::thread::spawn(move || {
+                    let gets: Vec<u8> = (0..20_000)
+                        .flat_map(|_| encode(&[b"GET", b"big"]))
+                        .collect();
+                    // Fails once the server has closed the connection.
+                    let _ = stream.write_all(&gets);
+                    stream
+                })
+            })
+            .collect();
+        let expected = 2 * (round + 1);
+        let deadline = Instant::now() + TIMEOUT;
+        while server.log_count("client not reading") < expected {
+            assert!(
+                Instant::now() < deadline,
+                "non-reading clients were not disconnected"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for writer in writers {
+            drop(writer.join().expect("writer thread"));
+        }
+        wait_connected_clients(&mut healthy, 1);
+    }
+    let after = server.rss_kib();
+    let grown_mib = after.saturating_sub(before) / 1024;
+    eprintln!("VmRSS before {before} KiB, after {after} KiB, grown {grown_mib} MiB");
+    assert!(
+        grown_mib < BOUND_MIB,
+        "RSS grew by {grown_mib} MiB (from {before} to {after} KiB), over the {BOUND_MIB} MiB bound"
+    );
+    // Still answering, and the data is intact.
+    assert_eq!(healthy.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(healthy.cmd(&["GET", "big"]), Value::Bulk(Some(big)));
+    let mut fresh = server.connect();
+    assert_eq!(fresh.cmd(&["DBSIZE"]), int(1));
+}
+
+/// At shutdown, commands the server has read but not yet executed get an error reply in their
+/// place instead of being dropped. Tiny rings and slow commands (KEYS over 20,000 keys, one
+/// worker) keep most of a pipeline waiting in the read buffer when SIGTERM arrives; every
+/// command gets exactly one reply, executed ones first, then the errors, then the close.
+#[test]
+fn shutdown_answers_unparsed_commands_with_an_error() {
+    const PIPELINE: usize = 400;
+    let mut server = Server::start(&["--workers", "1", "--ring-capacity", "16"]);
+    let mut loader = server.connect();
+    let sets: Vec<u8> = (0..20_000)
+        .flat_map(|i| encode(&[b"SET", format!("key:{i}").as_bytes(), b"v"]))
+        .collect();
+    loader.send(&sets);
+    for _ in 0..20_000 {
+        assert_eq!(loader.read(), ok());
+    }
+    let mut c = server.connect();
+    // Small enough to arrive in one read, so no command is left in the socket at the close.
+    let pipeline: Vec<u8> = (0..PIPELINE)
+        .flat_map(|_| encode(&[b"KEYS", b"nomatch*"]))
+        .collect();
+    c.send(&pipeline);
+    assert_eq!(c.read(), array(vec![]));
+    server.signal(libc::SIGTERM);
+    let mut executed = 1;
+    let mut refused = 0;
+    while let Some(reply) = c.try_read() {
+        match reply {
+            Value::Array(Some(items)) if items.is_empty() => {
+                assert_eq!(refused, 0, "an executed command after a refused one");
+                executed += 1;
+            }
+            Value::Error(text) => {
+                assert_eq!(text, "ERR server is shutting down; command not executed");
+                refused += 1;
+            }
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    eprintln!("{executed} executed, {refused} refused at shutdown");
+    assert_eq!(executed + refused, PIPELINE, "one reply per command");
+    assert!(
+        refused > 0,
+        "the pipeline finished before the signal ({executed} executed)"
+    );
+    assert!(server.wait_exit().success());
+    server.wait_log("got a shutting-down error");
 }

@@ -180,30 +180,45 @@ impl Parker {
         &self,
         spins: u32,
         timeout: std::time::Duration,
-        mut ready: impl FnMut() -> bool,
+        ready: impl FnMut() -> bool,
     ) -> bool {
+        self.wait_timeout_counted(spins, timeout, ready).0
+    }
+
+    /// [`wait_timeout`](Self::wait_timeout) that also returns how many times the thread
+    /// actually parked (0 if work came while it spun), so a caller can tell parks, which cost a
+    /// futex wake-up from the other side, from waits that ended while spinning.
+    #[cfg(not(loom))]
+    pub fn wait_timeout_counted(
+        &self,
+        spins: u32,
+        timeout: std::time::Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> (bool, u32) {
         let deadline = std::time::Instant::now() + timeout;
+        let mut parks = 0;
         loop {
             if ready() {
-                return true;
+                return (true, parks);
             }
             for _ in 0..spins {
                 spin_loop();
                 if ready() {
-                    return true;
+                    return (true, parks);
                 }
             }
             self.flag.prepare();
             if ready() {
                 self.flag.cancel();
-                return true;
+                return (true, parks);
             }
             let now = std::time::Instant::now();
             if now >= deadline {
                 self.flag.cancel();
-                return false;
+                return (false, parks);
             }
             thread::park_timeout(deadline - now);
+            parks += 1;
             self.flag.cancel();
         }
     }
@@ -220,5 +235,49 @@ impl Unparker {
         } else {
             false
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn wait_timeout_counted_tells_parks_from_spins() {
+        let parker = Parker::new();
+        // Work already there: no park.
+        assert_eq!(
+            parker.wait_timeout_counted(10, Duration::from_millis(1), || true),
+            (true, 0)
+        );
+        // Work found while spinning (the third look): no park either.
+        let mut looks = 0;
+        let found = parker.wait_timeout_counted(10, Duration::from_secs(5), || {
+            looks += 1;
+            looks >= 3
+        });
+        assert_eq!(found, (true, 0));
+        // No work: it parks (at least once) and times out. (Only a thread descheduled for the
+        // whole timeout between its spins and its deadline check could time out unparked.)
+        let (found, parks) = parker.wait_timeout_counted(10, Duration::from_millis(200), || false);
+        assert!(!found);
+        assert!(parks >= 1);
+        // Woken by a notify from another thread once work is published.
+        let work = Arc::new(AtomicBool::new(false));
+        let unparker = parker.unparker(thread::current());
+        let publisher = {
+            let work = work.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                work.store(true, Ordering::Release);
+                unparker.notify();
+            })
+        };
+        let (found, _) = parker
+            .wait_timeout_counted(10, Duration::from_secs(20), || work.load(Ordering::Acquire));
+        // Whether it parked first depends on scheduling; that it is woken does not.
+        assert!(found);
+        publisher.join().unwrap();
     }
 }

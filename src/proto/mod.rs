@@ -11,6 +11,7 @@
 //! - [`command`]: command names ([`CommandName`]) and SET/GETEX option rules.
 //! - [`capnp`]: Cap'n Proto stream framing, in-place decoding, reusable encoding, and the
 //!   generated schema code.
+//! - [`spec`]: the command table (arity, flags, key positions, docs) behind `COMMAND`.
 //! - [`slot`]: the Redis Cluster key slot that routes a request to its worker.
 //!
 //! `docs/DESIGN.md` (protocols section) explains the choices.
@@ -20,6 +21,7 @@ pub mod command;
 pub mod reply;
 pub mod resp;
 pub mod slot;
+pub mod spec;
 
 pub use command::CommandName;
 

@@ -40,35 +40,9 @@ pub fn dispatch<V: Variant>(
         local_error(session, b"NOAUTH Authentication required.");
         return Dispatch::Done;
     }
-    let arity_ok = match name {
-        C::Ping => argc <= 2,
-        C::Echo | C::Get | C::GetDel | C::Type | C::Incr | C::Decr | C::StrLen | C::Ttl => {
-            argc == 2
-        }
-        C::PTtl | C::Persist | C::Select => argc == 2,
-        C::Quit | C::DbSize => argc == 1,
-        C::FlushDb | C::FlushAll => argc <= 2,
-        C::Hello | C::Command => argc >= 1,
-        C::Client | C::Config => argc >= 2,
-        C::Info => argc <= 2,
-        C::Set => argc >= 3,
-        C::SetNx | C::IncrBy | C::DecrBy | C::Append => argc == 3,
-        C::SetEx | C::PSetEx => argc == 4,
-        C::Expire | C::PExpire | C::ExpireAt | C::PExpireAt => argc >= 3,
-        C::GetEx | C::Auth | C::Scan => argc >= 2,
-        C::Keys | C::GetV => argc == 2,
-        C::Cas => argc == 4,
-        C::Shutdown => argc <= 2,
-        C::MGet | C::Del | C::Unlink | C::Exists => argc >= 2,
-        C::MSet => argc >= 3 && argc % 2 == 1,
-        // Every name proto knows today is served; this arm keeps the build working when proto
-        // learns a new name before the server does.
-        #[allow(unreachable_patterns)]
-        _ => {
-            unknown_command(session, command);
-            return Dispatch::Done;
-        }
-    };
+    // One source of truth: the table `COMMAND` reports (`proto::spec`). MSET's pairs are the
+    // one rule the table cannot say.
+    let arity_ok = name.spec().arity_ok(argc) && (name != C::MSet || argc % 2 == 1);
     if !arity_ok {
         let message = format!(
             "ERR wrong number of arguments for '{}' command",
@@ -292,10 +266,40 @@ pub fn dispatch<V: Variant>(
                 _ => "pexpireat",
             };
             let seconds = matches!(name, C::Expire | C::ExpireAt);
-            if argc > 3 {
-                // NX | XX | GT | LT are left for later.
-                let message = format!("ERR Unsupported option {}", String::from_utf8_lossy(arg(3)));
-                local_error(session, message.as_bytes());
+            // Options first, as Redis checks them before the number.
+            let mut flags = 0;
+            for index in 3..argc {
+                let option = arg(index);
+                let flag = if option.eq_ignore_ascii_case(b"NX") {
+                    expire_flags::NX
+                } else if option.eq_ignore_ascii_case(b"XX") {
+                    expire_flags::XX
+                } else if option.eq_ignore_ascii_case(b"GT") {
+                    expire_flags::GT
+                } else if option.eq_ignore_ascii_case(b"LT") {
+                    expire_flags::LT
+                } else {
+                    let message =
+                        format!("ERR Unsupported option {}", String::from_utf8_lossy(option));
+                    local_error(session, message.as_bytes());
+                    return Dispatch::Done;
+                };
+                flags |= flag;
+            }
+            if flags & expire_flags::NX != 0
+                && flags & (expire_flags::XX | expire_flags::GT | expire_flags::LT) != 0
+            {
+                local_error(
+                    session,
+                    b"ERR NX and XX, GT or LT options at the same time are not compatible",
+                );
+                return Dispatch::Done;
+            }
+            if flags & expire_flags::GT != 0 && flags & expire_flags::LT != 0 {
+                local_error(
+                    session,
+                    b"ERR GT and LT options at the same time are not compatible",
+                );
                 return Dispatch::Done;
             }
             let Some(amount) = parse_i64(arg(2)) else {
@@ -312,7 +316,6 @@ pub fn dispatch<V: Variant>(
                 local_error(session, message.as_bytes());
                 return Dispatch::Done;
             };
-            let mut flags = 0;
             if !seconds {
                 flags |= expire_flags::MILLISECONDS;
             }
@@ -678,30 +681,160 @@ fn client(command: &Command<'_>, session: &mut Session) {
 }
 
 fn command_command(command: &Command<'_>, session: &mut Session) {
-    if command.len() == 1 {
-        // The full command table is left for later; an empty one is valid RESP.
-        session
-            .order
-            .local(&mut session.out, |out| reply::array_header(out, 0));
+    let argc = command.len();
+    if argc == 1 {
+        session.order.local(&mut session.out, |out| {
+            reply::array_header(out, CommandName::ALL.len());
+            for &name in CommandName::ALL {
+                command_entry(out, name);
+            }
+        });
         return;
     }
     let subcommand = command.arg(1).unwrap_or_default();
-    if subcommand.eq_ignore_ascii_case(b"COUNT") {
-        let count = SERVED_COMMANDS as i64;
+    let is = |name: &[u8]| subcommand.eq_ignore_ascii_case(name);
+    // The names given after the subcommand (none: every command, in table order).
+    let named = || -> Vec<Option<CommandName>> {
+        if argc == 2 {
+            CommandName::ALL.iter().copied().map(Some).collect()
+        } else {
+            command.iter().skip(2).map(CommandName::lookup).collect()
+        }
+    };
+    if is(b"COUNT") {
+        if argc != 2 {
+            return subcommand_arity(session, "command", subcommand);
+        }
+        let count = CommandName::ALL.len() as i64;
         session
             .order
             .local(&mut session.out, |out| reply::integer(out, count));
-    } else if subcommand.eq_ignore_ascii_case(b"DOCS") {
-        session
-            .order
-            .local(&mut session.out, |out| reply::array_header(out, 0));
+    } else if is(b"LIST") {
+        if argc != 2 {
+            // FILTERBY is not supported.
+            return local_error(session, b"ERR syntax error");
+        }
+        session.order.local(&mut session.out, |out| {
+            reply::array_header(out, CommandName::ALL.len());
+            for &name in CommandName::ALL {
+                reply::bulk(out, name.as_str().to_ascii_lowercase().as_bytes());
+            }
+        });
+    } else if is(b"INFO") {
+        let names = named();
+        session.order.local(&mut session.out, |out| {
+            reply::array_header(out, names.len());
+            for name in names {
+                match name {
+                    Some(name) => command_entry(out, name),
+                    None => reply::null_bulk(out),
+                }
+            }
+        });
+    } else if is(b"DOCS") {
+        // A map (flattened into an array in RESP2): name, then the docs as a map. Unknown
+        // names are left out, as Redis does.
+        let names: Vec<CommandName> = named().into_iter().flatten().collect();
+        session.order.local(&mut session.out, |out| {
+            reply::array_header(out, names.len() * 2);
+            for name in names {
+                let spec = name.spec();
+                reply::bulk(out, name.as_str().to_ascii_lowercase().as_bytes());
+                reply::array_header(out, 6);
+                reply::bulk(out, b"summary");
+                reply::bulk(out, spec.summary.as_bytes());
+                reply::bulk(out, b"since");
+                reply::bulk(out, spec.since.as_bytes());
+                reply::bulk(out, b"group");
+                reply::bulk(out, spec.group.as_bytes());
+            }
+        });
+    } else if is(b"GETKEYS") {
+        command_getkeys(command, session);
+    } else if is(b"HELP") {
+        let lines: [&[u8]; 7] = [
+            b"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            b"(no subcommand): every command's details",
+            b"COUNT: the number of commands",
+            b"LIST: every command's name",
+            b"INFO [<command-name> ...]: details of the commands named (all if none)",
+            b"DOCS [<command-name> ...]: summary, since and group of the commands named",
+            b"GETKEYS <full-command>: the keys of a full command",
+        ];
+        session.order.local(&mut session.out, |out| {
+            reply::array_header(out, lines.len());
+            for line in lines {
+                reply::simple_string(out, line);
+            }
+        });
     } else {
         unknown_subcommand(session, subcommand, "COMMAND");
     }
 }
 
-/// Commands served: every `CommandName`.
-const SERVED_COMMANDS: usize = CommandName::ALL.len();
+/// One `COMMAND` / `COMMAND INFO` entry, Redis 7's ten fields: name, arity, flags, first key,
+/// last key, step, ACL categories, tips, key specifications, subcommands (the last three
+/// empty).
+fn command_entry(out: &mut Vec<u8>, name: CommandName) {
+    let spec = name.spec();
+    reply::array_header(out, 10);
+    reply::bulk(out, name.as_str().to_ascii_lowercase().as_bytes());
+    reply::integer(out, i64::from(spec.arity));
+    let flag_names: Vec<&str> = spec.flag_names().collect();
+    reply::array_header(out, flag_names.len());
+    for flag in flag_names {
+        reply::simple_string(out, flag.as_bytes());
+    }
+    reply::integer(out, i64::from(spec.first_key));
+    reply::integer(out, i64::from(spec.last_key));
+    reply::integer(out, i64::from(spec.step));
+    let categories = spec.acl_categories();
+    reply::array_header(out, categories.len());
+    for category in categories {
+        reply::simple_string(out, category.as_bytes());
+    }
+    for _ in 0..3 {
+        reply::array_header(out, 0);
+    }
+}
+
+/// `COMMAND GETKEYS cmd arg...`: the keys of the command, from the table's key positions.
+fn command_getkeys(command: &Command<'_>, session: &mut Session) {
+    let argc = command.len();
+    if argc < 3 {
+        return subcommand_arity(session, "command", command.arg(1).unwrap_or_default());
+    }
+    let Some(name) = CommandName::lookup(command.arg(2).unwrap_or_default()) else {
+        return local_error(session, b"ERR Invalid command specified");
+    };
+    let spec = name.spec();
+    let args = argc - 2;
+    if !spec.arity_ok(args) || (name == CommandName::MSet && args % 2 == 0) {
+        return local_error(
+            session,
+            b"ERR Invalid number of arguments specified for command",
+        );
+    }
+    if spec.first_key == 0 {
+        return local_error(session, b"ERR The command has no key arguments");
+    }
+    let first = spec.first_key as usize;
+    let last = if spec.last_key < 0 {
+        args - spec.last_key.unsigned_abs() as usize
+    } else {
+        spec.last_key as usize
+    };
+    let keys: Vec<&[u8]> = (first..=last)
+        .step_by(spec.step as usize)
+        .filter_map(|index| command.arg(2 + index))
+        .collect();
+    session.order.local(&mut session.out, |out| {
+        reply::array_header(out, keys.len());
+        for key in keys {
+            reply::bulk(out, key);
+        }
+    });
+}
 
 fn config(command: &Command<'_>, session: &mut Session, info: &ServerInfo) {
     let subcommand = command.arg(1).unwrap_or_default();

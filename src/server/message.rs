@@ -180,11 +180,27 @@ pub struct WorkerStats {
     pub reactor_wakeups: u64,
     /// Keys removed because their deadline passed.
     pub expired_keys: u64,
+    /// Idle waits that ended in a park (the reactor had to wake the worker with a futex call);
+    /// the rest of `idle_waits` found work while spinning.
+    pub parks: u64,
+    /// Key lookups by reads (GET, MGET, GETDEL, GETEX, GETV, EXISTS, TYPE, TTL, PTTL) that
+    /// found the key.
+    pub keyspace_hits: u64,
+    /// Key lookups by reads that did not find it.
+    pub keyspace_misses: u64,
+    /// Keys with a deadline.
+    pub expires: u64,
+    /// Bytes of live records.
+    pub live_bytes: u64,
+    /// Bytes of dead records not yet cleaned.
+    pub garbage_bytes: u64,
+    /// Bytes of the hash table.
+    pub table_bytes: u64,
 }
 
 impl WorkerStats {
     /// Fields, in wire order.
-    const FIELDS: usize = 7;
+    const FIELDS: usize = 14;
 
     fn fields(&self) -> [u64; Self::FIELDS] {
         [
@@ -195,6 +211,13 @@ impl WorkerStats {
             self.idle_waits,
             self.reactor_wakeups,
             self.expired_keys,
+            self.parks,
+            self.keyspace_hits,
+            self.keyspace_misses,
+            self.expires,
+            self.live_bytes,
+            self.garbage_bytes,
+            self.table_bytes,
         ]
     }
 
@@ -222,6 +245,13 @@ impl WorkerStats {
             idle_waits,
             reactor_wakeups,
             expired_keys,
+            parks,
+            keyspace_hits,
+            keyspace_misses,
+            expires,
+            live_bytes,
+            garbage_bytes,
+            table_bytes,
         ] = fields;
         WorkerStats {
             keys,
@@ -231,6 +261,13 @@ impl WorkerStats {
             idle_waits,
             reactor_wakeups,
             expired_keys,
+            parks,
+            keyspace_hits,
+            keyspace_misses,
+            expires,
+            live_bytes,
+            garbage_bytes,
+            table_bytes,
         }
     }
 }
@@ -277,6 +314,18 @@ pub mod expire_flags {
     pub const MILLISECONDS: u8 = 1;
     /// EXPIREAT / PEXPIREAT (`number` is a Unix time in ms).
     pub const ABSOLUTE: u8 = 2;
+    /// NX: only if the key has no deadline.
+    pub const NX: u8 = 4;
+    /// XX: only if the key has a deadline.
+    pub const XX: u8 = 8;
+    /// GT: only if the new deadline is later than the current one (no deadline counts as
+    /// infinite, so GT never sets a deadline on a key without one).
+    pub const GT: u8 = 16;
+    /// LT: only if the new deadline is earlier than the current one (no deadline counts as
+    /// infinite).
+    pub const LT: u8 = 32;
+    /// Any of the conditions.
+    pub const CONDITIONS: u8 = NX | XX | GT | LT;
 }
 
 /// GETEX flags.
@@ -455,6 +504,13 @@ mod tests {
             idle_waits: 5,
             reactor_wakeups: 6,
             expired_keys: u64::MAX,
+            parks: 7,
+            keyspace_hits: 8,
+            keyspace_misses: 9,
+            expires: 10,
+            live_bytes: 11,
+            garbage_bytes: 12,
+            table_bytes: 13,
         };
         assert_eq!(WorkerStats::from_bytes(&stats.to_bytes()), stats);
         assert_eq!(WorkerStats::from_bytes(b""), WorkerStats::default());

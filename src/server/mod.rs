@@ -108,6 +108,9 @@ pub struct Config {
     pub requirepass: Option<Vec<u8>>,
     /// Spins of an idle worker before it parks (`--worker-spins`).
     pub worker_spins: u32,
+    /// Spins of the reactor on the reply rings before it sleeps while requests are in flight
+    /// (`--reactor-spins`).
+    pub reactor_spins: u32,
 }
 
 /// The default worker count: one core for the reactor, the rest for workers, at least one.
@@ -130,6 +133,7 @@ impl Default for Config {
             pin: Pinning::Auto,
             requirepass: None,
             worker_spins: worker::SPINS_BEFORE_PARK,
+            reactor_spins: reactor::SPINS_BEFORE_SLEEP,
         }
     }
 }
@@ -178,6 +182,8 @@ usage: piccolo-server [options]
   --no-pin                  same as --pin off
   --requirepass PASSWORD    clients must AUTH with this password (as Redis's default user)
   --worker-spins N          spins of an idle worker before it parks (default 200)
+  --reactor-spins N         spins of the reactor on the reply rings before it sleeps while
+                            requests are in flight (default 3000; 0 turns it off)
   --help, --version
 ";
 
@@ -235,6 +241,14 @@ impl Config {
                 "--worker-spins" => {
                     config.worker_spins =
                         number(&value("--worker-spins")?, "--worker-spins", 0, 100_000_000)? as u32
+                }
+                "--reactor-spins" => {
+                    config.reactor_spins = number(
+                        &value("--reactor-spins")?,
+                        "--reactor-spins",
+                        0,
+                        100_000_000,
+                    )? as u32
                 }
                 "--requirepass" => {
                     config.requirepass = Some(value("--requirepass")?.into_bytes());
@@ -367,6 +381,7 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
         max_output_bytes: config.max_output_bytes,
         limits,
         max_query_bytes: MAX_QUERY_BYTES,
+        spins_before_sleep: config.reactor_spins,
     };
     let mut reactor = reactor::Reactor::<V>::new(
         poll,

@@ -351,7 +351,19 @@ fn render_info(join: &Join) -> String {
             text.push_str("\r\n");
         }
         let used = sum(|stats| stats.memory_bytes);
-        let _ = write!(text, "# Memory\r\nused_memory:{used}\r\n");
+        let rss = resident_bytes().unwrap_or(0);
+        let _ = write!(
+            text,
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\n\
+             used_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\n\
+             maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
+             store_live_bytes:{}\r\nstore_garbage_bytes:{}\r\nstore_table_bytes:{}\r\n",
+            human_bytes(used),
+            human_bytes(rss),
+            sum(|stats| stats.live_bytes),
+            sum(|stats| stats.garbage_bytes),
+            sum(|stats| stats.table_bytes),
+        );
         for (index, stats) in workers.iter().enumerate() {
             let _ = write!(text, "worker{index}_memory:{}\r\n", stats.memory_bytes);
         }
@@ -362,20 +374,30 @@ fn render_info(join: &Join) -> String {
         }
         let _ = write!(
             text,
-            "# Stats\r\n{}worker_requests:{}\r\nworker_batches:{}\r\nworker_idle_waits:{}\r\n\
+            "# Stats\r\n{}keyspace_hits:{}\r\nkeyspace_misses:{}\r\nworker_requests:{}\r\n\
+             worker_batches:{}\r\nworker_idle_waits:{}\r\nworker_parks:{}\r\n\
              wakeups_to_reactor:{}\r\nexpired_keys:{}\r\n",
             info.reactor_stats,
+            sum(|stats| stats.keyspace_hits),
+            sum(|stats| stats.keyspace_misses),
             sum(|stats| stats.requests),
             sum(|stats| stats.batches),
             sum(|stats| stats.idle_waits),
+            sum(|stats| stats.parks),
             sum(|stats| stats.reactor_wakeups),
             sum(|stats| stats.expired_keys),
         );
         for (index, stats) in workers.iter().enumerate() {
             let _ = write!(
                 text,
-                "worker{index}:keys={},requests={},batches={},idle_waits={},wakeups_to_reactor={}\r\n",
-                stats.keys, stats.requests, stats.batches, stats.idle_waits, stats.reactor_wakeups
+                "worker{index}:keys={},requests={},batches={},idle_waits={},parks={},\
+                 wakeups_to_reactor={}\r\n",
+                stats.keys,
+                stats.requests,
+                stats.batches,
+                stats.idle_waits,
+                stats.parks,
+                stats.reactor_wakeups
             );
         }
     }
@@ -386,10 +408,32 @@ fn render_info(join: &Join) -> String {
         text.push_str("# Keyspace\r\n");
         let keys = sum(|stats| stats.keys);
         if keys > 0 {
-            let _ = write!(text, "db0:keys={keys}\r\n");
+            // avg_ttl is not estimated; 0 is what Redis reports before it has sampled any.
+            let expires = sum(|stats| stats.expires);
+            let _ = write!(text, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
         }
     }
     text
+}
+
+/// The process's resident set in bytes, from `/proc/self/statm` (Linux; `None` elsewhere).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: `sysconf` only reads a configuration value; it has no memory-safety preconditions.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page_size).ok().filter(|&size| size > 0)?)
+}
+
+/// Redis's `_human` form: bytes as B, K, M, G with two decimals.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    for (size, unit) in UNITS {
+        if bytes >= size {
+            return format!("{:.2}{unit}", bytes as f64 / size as f64);
+        }
+    }
+    format!("{bytes}B")
 }
 
 /// The reorder buffer of one connection.

@@ -83,7 +83,15 @@ impl<V: Variant> Worker<V> {
                 let reply = match request.op {
                     Op::Stats => stats_reply(shard_ref, stats_ref, &request),
                     Op::Scan => scan_reply(shard_ref, &request, now_ms, index, workers),
-                    _ => execute(shard_ref, request, now_ms),
+                    op => {
+                        let reply = execute(shard_ref, request, now_ms);
+                        match lookup_hit(op, &reply) {
+                            Some(true) => stats_ref.keyspace_hits += 1,
+                            Some(false) => stats_ref.keyspace_misses += 1,
+                            None => {}
+                        }
+                        reply
+                    }
                 };
                 push_reply(replies, reply);
             });
@@ -113,10 +121,12 @@ impl<V: Variant> Worker<V> {
             let ready = || !requests.is_empty() || shutdown.load(Ordering::Acquire);
             stats.idle_waits += 1;
             if shard.is_empty() {
-                parker.wait(self.spins, ready);
+                stats.parks += u64::from(parker.wait(self.spins, ready).min(1));
                 continue;
             }
-            if !parker.wait_timeout(self.spins, IDLE_TICK, ready) {
+            let (woken, parks) = parker.wait_timeout_counted(self.spins, IDLE_TICK, ready);
+            stats.parks += u64::from(parks.min(1));
+            if !woken {
                 // Idle for a tick: bounded maintenance, then back to waiting.
                 let now_ms = unix_now_ms();
                 shard.expire_step(now_ms, EXPIRE_STEP_WORK);
@@ -211,11 +221,33 @@ fn keys_reply(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
     reply
 }
 
+/// Whether a read found its key, for INFO's keyspace hits and misses (`None`: not a read that
+/// counts). Decided from the reply, so `execute` stays free of counters; errors count as
+/// neither.
+#[inline]
+fn lookup_hit(op: Op, reply: &Reply) -> Option<bool> {
+    match op {
+        Op::Get | Op::GetDel | Op::GetEx | Op::GetV => match reply.kind {
+            ReplyKind::Nil => Some(false),
+            ReplyKind::Error => None,
+            _ => Some(true),
+        },
+        Op::Exists => Some(reply.int != 0),
+        Op::Ttl | Op::PTtl => Some(reply.int != -2),
+        Op::Type => Some(reply.data.as_slice() != b"none"),
+        _ => None,
+    }
+}
+
 fn stats_reply(shard: &Shard, stats: &mut WorkerStats, request: &Request) -> Reply {
     let memory = shard.memory();
     stats.keys = shard.len() as u64;
     stats.memory_bytes = memory.total_bytes() as u64;
     stats.expired_keys = memory.expired_keys;
+    stats.expires = shard.volatile_keys() as u64;
+    stats.live_bytes = memory.live_bytes as u64;
+    stats.garbage_bytes = memory.garbage_bytes as u64;
+    stats.table_bytes = memory.table_bytes as u64;
     let mut reply = Reply::to(request, ReplyKind::Bulk);
     reply.data = Bytes::copy_from(&stats.to_bytes());
     reply
@@ -322,6 +354,11 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
                     &format!("ERR invalid expire time in '{name}' command"),
                 );
             };
+            if request.flags & expire_flags::CONDITIONS != 0
+                && !expire_condition_holds(shard, &request, deadline_ms, now_ms)
+            {
+                return integer(&request, 0);
+            }
             match shard.expire_at(hash, key, deadline_ms, now_ms) {
                 Ok(found) => integer(&request, i64::from(found.is_some())),
                 Err(error) => store_error(&request, error),
@@ -397,6 +434,39 @@ fn execute_cas(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
             reply
         }
     }
+}
+
+/// EXPIRE's NX / XX / GT / LT against the key's current deadline, as Redis 7 decides them: a
+/// key without a deadline counts as an infinite TTL (GT fails, LT holds). `deadline_ms` is the
+/// new deadline (0 for one in the past). An absent key fails (the caller's reply is 0 anyway).
+/// The read and the following `expire_at` run in the same worker step, so nothing can come
+/// between them.
+fn expire_condition_holds(
+    shard: &mut Shard,
+    request: &Request,
+    deadline_ms: u64,
+    now_ms: u64,
+) -> bool {
+    let ttl_ms = shard.ttl_ms(request.hash, request.key.as_slice(), now_ms);
+    if ttl_ms == -2 {
+        return false;
+    }
+    // None: no deadline (infinite).
+    let current = (ttl_ms >= 0).then(|| now_ms.saturating_add(ttl_ms as u64));
+    let flags = request.flags;
+    if flags & expire_flags::NX != 0 && current.is_some() {
+        return false;
+    }
+    if flags & expire_flags::XX != 0 && current.is_none() {
+        return false;
+    }
+    if flags & expire_flags::GT != 0 && current.is_none_or(|current| deadline_ms <= current) {
+        return false;
+    }
+    if flags & expire_flags::LT != 0 && current.is_some_and(|current| deadline_ms >= current) {
+        return false;
+    }
+    true
 }
 
 fn execute_getex(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {

@@ -1001,6 +1001,15 @@ impl Shard {
         }
     }
 
+    /// Live records that carry a deadline (INFO's `expires=`; keys past their deadline but not
+    /// yet removed count, as in Redis). Sums the per-segment counts: a walk over the segments.
+    pub fn volatile_keys(&self) -> usize {
+        self.arena
+            .segments()
+            .map(|(_, segment)| segment.volatile_records)
+            .sum()
+    }
+
     /// Check every internal invariant (slow: walks the table and every segment). For tests.
     ///
     /// # Panics

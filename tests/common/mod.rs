@@ -103,6 +103,27 @@ impl Server {
             .any(|line| line.contains(needle))
     }
 
+    /// Log lines containing `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
+    /// The server's resident set in KiB (`VmRSS` in `/proc/PID/status`; Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
     pub fn wait_log(&self, needle: &str) {
         let deadline = Instant::now() + TIMEOUT;
         while !self.log_contains(needle) {
