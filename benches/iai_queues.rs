@@ -6,6 +6,8 @@
 //! - `batched`: push 64 deferred, one flush, one `pop_batch` of 64, as the reactor and workers
 //!   use the rings.
 //!
+//! The ring ends go back out of each benchmark, so freeing them is not counted.
+//!
 //! Single-threaded on purpose: the counts are the instructions of the ring code itself. The
 //! cross-core costs (cache-line transfers) are what `cargo bench --bench queues` measures.
 
@@ -45,7 +47,7 @@ fn ring<V: Variant>() -> Ends<V> {
     (tx, rx)
 }
 
-fn run_single<V: Variant>((mut tx, mut rx): Ends<V>) -> u64 {
+fn run_single<V: Variant>((mut tx, mut rx): Ends<V>) -> (Ends<V>, u64) {
     let mut sum = 0;
     for index in 0..VALUES {
         if tx
@@ -56,10 +58,10 @@ fn run_single<V: Variant>((mut tx, mut rx): Ends<V>) -> u64 {
         }
         sum += rx.pop().expect("a value")[0];
     }
-    sum
+    ((tx, rx), sum)
 }
 
-fn run_batch<V: Variant>((mut tx, mut rx): Ends<V>) -> u64 {
+fn run_batch<V: Variant>((mut tx, mut rx): Ends<V>) -> (Ends<V>, u64) {
     for index in 0..VALUES {
         if tx
             .push_deferred(black_box([index as u64; size_of::<Request>() / 8]))
@@ -72,54 +74,54 @@ fn run_batch<V: Variant>((mut tx, mut rx): Ends<V>) -> u64 {
     let mut sum = 0;
     let popped = rx.pop_batch(VALUES, |value| sum += value[0]);
     assert_eq!(popped, VALUES);
-    sum
+    ((tx, rx), sum)
 }
 
 #[library_benchmark]
 #[bench::lamport(ring::<Lamport>())]
-fn single_lamport(ends: Ends<Lamport>) -> u64 {
+fn single_lamport(ends: Ends<Lamport>) -> (Ends<Lamport>, u64) {
     run_single::<Lamport>(ends)
 }
 
 #[library_benchmark]
 #[bench::cached(ring::<Cached>())]
-fn single_cached(ends: Ends<Cached>) -> u64 {
+fn single_cached(ends: Ends<Cached>) -> (Ends<Cached>, u64) {
     run_single::<Cached>(ends)
 }
 
 #[library_benchmark]
 #[bench::batched(ring::<Batched>())]
-fn single_batched(ends: Ends<Batched>) -> u64 {
+fn single_batched(ends: Ends<Batched>) -> (Ends<Batched>, u64) {
     run_single::<Batched>(ends)
 }
 
 #[library_benchmark]
 #[bench::mutex(ring::<Locked>())]
-fn single_mutex(ends: Ends<Locked>) -> u64 {
+fn single_mutex(ends: Ends<Locked>) -> (Ends<Locked>, u64) {
     run_single::<Locked>(ends)
 }
 
 #[library_benchmark]
 #[bench::lamport(ring::<Lamport>())]
-fn batch_lamport(ends: Ends<Lamport>) -> u64 {
+fn batch_lamport(ends: Ends<Lamport>) -> (Ends<Lamport>, u64) {
     run_batch::<Lamport>(ends)
 }
 
 #[library_benchmark]
 #[bench::cached(ring::<Cached>())]
-fn batch_cached(ends: Ends<Cached>) -> u64 {
+fn batch_cached(ends: Ends<Cached>) -> (Ends<Cached>, u64) {
     run_batch::<Cached>(ends)
 }
 
 #[library_benchmark]
 #[bench::batched(ring::<Batched>())]
-fn batch_batched(ends: Ends<Batched>) -> u64 {
+fn batch_batched(ends: Ends<Batched>) -> (Ends<Batched>, u64) {
     run_batch::<Batched>(ends)
 }
 
 #[library_benchmark]
 #[bench::mutex(ring::<Locked>())]
-fn batch_mutex(ends: Ends<Locked>) -> u64 {
+fn batch_mutex(ends: Ends<Locked>) -> (Ends<Locked>, u64) {
     run_batch::<Locked>(ends)
 }
 

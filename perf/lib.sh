@@ -3,6 +3,8 @@
 #   need_apt CMD PACKAGE...   install PACKAGE(s) with apt-get if command CMD is missing
 #   ensure_iai_runner         iai-callgrind-runner of exactly the version in Cargo.lock
 #   build_server              cargo build --release of piccolo-server; sets $piccolo_bin
+#   free_port                 prints a TCP port nobody listens on now (the machine is shared:
+#                             fixed ports collided with other people's servers)
 #   wait_port PORT            until something answers PING there (redis-cli), or fail
 #   machine_line              one line naming the machine, kernel and date, for the reports
 #   bar_svg OUT TITLE UNIT < "label<TAB>value" lines   a plain horizontal bar chart
@@ -48,6 +50,10 @@ build_server() {
     piccolo_bin="$root/target/release/piccolo-server"
 }
 
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 wait_port() {
     local port=$1
     for _ in $(seq 1 300); do
@@ -66,11 +72,14 @@ machine_line() {
 }
 
 bar_svg() {
-    python3 - "$@" <<'PY'
+    local data
+    data="$(mktemp)"
+    cat >"$data"
+    python3 - "$@" "$data" <<'PY'
 import sys, html
-out, title, unit = sys.argv[1], sys.argv[2], sys.argv[3]
+out, title, unit, data = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 rows = []
-for line in sys.stdin:
+for line in open(data):
     line = line.rstrip("\n")
     if not line:
         continue
@@ -93,4 +102,5 @@ for i, (label, value) in enumerate(rows):
 parts.append("</svg>")
 open(out, "w").write("\n".join(parts) + "\n")
 PY
+    rm -f "$data"
 }

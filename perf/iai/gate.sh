@@ -94,7 +94,7 @@ fi
 
 status=0
 python3 - "$baseline" "$current" "${IAI_GATE_LIMIT_PCT:-5}" "$results" <<'PY' || status=$?
-import sys
+import re, sys
 baseline_path, current_path, limit, results = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 
 def load(path):
@@ -109,14 +109,24 @@ def load(path):
         rows[name] = [int(v) for v in values]
     return toolchain, rows
 
+def ops(name):
+    """Operations one benchmark runs, from its name: x1000 (store), 64 values (rings), or the
+    number ending the id (get16: 16 pipelined requests, get1: one)."""
+    if name.endswith("x1000"):
+        return 1000
+    if name.startswith("iai_queues::"):
+        return 64
+    match = re.search(r"(\d+)$", name)
+    return int(match.group(1)) if match else 1
+
 base_tc, base = load(baseline_path)
 cur_tc, cur = load(current_path)
 failures = []
 if base_tc != cur_tc:
     failures.append(f"toolchain differs: baseline '{base_tc}', this run '{cur_tc}'; counts are "
                     "not comparable: re-record the baseline (--update) in a commit that says so")
-lines = ["| benchmark | Ir | baseline Ir | change | L1 hits | LL hits | RAM hits | est. cycles |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|"]
+lines = ["| benchmark | Ir | Ir per op | baseline Ir | change | L1 hits | LL hits | RAM hits | est. cycles |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 print(f"{'benchmark':58} {'Ir':>10} {'baseline':>10} {'change':>8}  {'RAM hits':>8} {'est.cycles':>10}")
 for name in sorted(set(base) | set(cur)):
     if name not in base:
@@ -136,7 +146,7 @@ for name in sorted(set(base) | set(cur)):
     elif change < -limit:
         mark = "  improved (update the baseline to keep the gain)"
     print(f"{name:58} {ir:>10,} {old:>10,} {change:>+7.2f}%  {ram:>8,} {cycles:>10,}{mark}")
-    lines.append(f"| `{name}` | {ir:,} | {old:,} | {change:+.2f}% | {l1:,} | {ll:,} | {ram:,} | {cycles:,} |")
+    lines.append(f"| `{name}` | {ir:,} | {ir / ops(name):,.0f} | {old:,} | {change:+.2f}% | {l1:,} | {ll:,} | {ram:,} | {cycles:,} |")
 with open(f"{results}/iai.md", "w") as f:
     f.write("# Instruction counts of the hot path (iai-callgrind)\n\n")
     f.write(f"`perf/iai/gate.sh`; {cur_tc}. Simulated caches: I1/D1 32 KiB 8-way, LL 8 MiB 16-way, "
@@ -144,7 +154,7 @@ with open(f"{results}/iai.md", "w") as f:
     f.write("\n".join(lines) + "\n")
 with open(f"{results}/iai.bars", "w") as f:
     for name in sorted(cur):
-        f.write(f"{name.split('::', 1)[1]}\t{cur[name][0]}\n")
+        f.write(f"{name.split('::', 1)[1]} /{ops(name)}\t{cur[name][0] / ops(name):.0f}\n")
 if failures:
     print("\nGATE FAILED:", file=sys.stderr)
     for failure in failures:
@@ -152,6 +162,6 @@ if failures:
     sys.exit(1)
 print(f"\ngate: {len(cur)} benchmarks within +{limit:g}% of the baseline")
 PY
-bar_svg "$results/iai.svg" "Instructions per benchmark (callgrind Ir)" "Ir" <"$results/iai.bars"
+bar_svg "$results/iai.svg" "Instructions per operation (callgrind Ir / operations of the benchmark)" "Ir/op" <"$results/iai.bars"
 rm -f "$results/iai.bars"
 exit $status
