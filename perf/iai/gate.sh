@@ -3,8 +3,8 @@
 # each one's instruction count (callgrind's Ir) with the committed baseline,
 # perf/baselines/iai.tsv. Fails when any count is more than 5% above its baseline, when a
 # benchmark has no baseline or a baseline has no benchmark, or when the baseline was recorded
-# with another compiler, valgrind or iai-callgrind (counts are only comparable for the same
-# toolchain; see docs/parts/perf.md).
+# with another compiler, valgrind, iai-callgrind or CPU feature set (counts are only comparable
+# for the same toolchain; see docs/parts/perf.md).
 #
 #   perf/iai/gate.sh                  # run and check (what .ci/run does)
 #   perf/iai/gate.sh --update         # run and rewrite the baseline; commit it saying why
@@ -32,11 +32,14 @@ home="$root/target/iai-gate"
 current="$home/current.tsv"
 
 toolchain() {
-    local rustc llvm valgrind
+    local rustc llvm valgrind cpu
     rustc="$(rustc -vV | awk '/^release:/ { print $2 }')"
     llvm="$(rustc -vV | awk '/^LLVM version:/ { print $3 }')"
     valgrind="$(valgrind --version)"
-    printf 'rustc %s, LLVM %s, %s, iai-callgrind %s' "$rustc" "$llvm" "$valgrind" "$(iai_version)"
+    # glibc picks memcpy/memcmp variants by CPU feature, so these flags change counts too.
+    cpu="$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx|avx2|bmi2|erms|fsrm' | sort | paste -sd+ -)"
+    printf 'rustc %s, LLVM %s, %s, iai-callgrind %s, cpu %s' "$rustc" "$llvm" "$valgrind" \
+        "$(iai_version)" "${cpu:-none}"
 }
 
 if [ "$mode" != check-only ]; then
