@@ -41,6 +41,9 @@ use super::signal::SignalPipe;
 use crate::proto::resp::{self, Limits};
 use crate::proto::{Protocol, capnp, detect, slot};
 
+#[doc(hidden)]
+pub mod bench_support;
+
 /// Token of the listening socket.
 pub const LISTENER: Token = Token(usize::MAX - 1);
 /// Token of the `mio::Waker` the workers use.

@@ -1,0 +1,48 @@
+//! Shared by the iai-callgrind benchmarks whose setup is large (a shard of 1M keys).
+//!
+//! Under callgrind, even code outside the measured function runs instrumented (simulating every
+//! instruction and memory access), about a hundred times slower than natively: loading 1M keys
+//! took over a minute per benchmark. Those benchmarks run with `--instr-atstart=no` and switch
+//! instrumentation on with [`start_instrumentation`] at the end of their setup, so the load runs
+//! at valgrind's uninstrumented speed. The simulated caches start empty at that point; the setup
+//! then runs a warm-up round (other keys) so code and hot data are in them, as in a server that
+//! has been running.
+
+/// Callgrind's command-line arguments shared by every iai benchmark: a fixed cache geometry,
+/// so the simulated hits and misses do not depend on the host.
+pub const CACHE_ARGS: [&str; 3] = ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=8388608,16,64"];
+
+/// Valgrind's `VG_USERREQ_TOOL_BASE('C', 'T')` + 4: callgrind's START_INSTRUMENTATION request
+/// (`callgrind.h`).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+const START_INSTRUMENTATION: u64 = ((b'C' as u64) << 24 | (b'T' as u64) << 16) + 4;
+
+/// Asks callgrind to start instrumenting (a no-op when not run under valgrind, and on targets
+/// other than x86-64 Linux, where the benchmarks then simply run their setup instrumented).
+// Not every benchmark file that includes this module calls it.
+#[allow(dead_code)]
+#[inline(never)]
+pub fn start_instrumentation() {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let args: [u64; 6] = [START_INSTRUMENTATION, 0, 0, 0, 0, 0];
+        let mut result: u64 = 0;
+        // SAFETY: valgrind's client-request sequence for amd64 (`valgrind.h`): four rotations of
+        // rdi by 3 + 13 + 61 + 51 = 128 bits leave it unchanged, and `xchg rbx, rbx` changes
+        // nothing, so natively the block has no effect. Under valgrind it reads the six words at
+        // rax (alive for the whole block) and writes its answer to rdx.
+        unsafe {
+            std::arch::asm!(
+                "rol rdi, 3",
+                "rol rdi, 13",
+                "rol rdi, 61",
+                "rol rdi, 51",
+                "xchg rbx, rbx",
+                in("rax") args.as_ptr(),
+                inout("rdx") result,
+                options(nostack),
+            );
+        }
+        std::hint::black_box(result);
+    }
+}

@@ -1,0 +1,137 @@
+//! An in-process reactor-and-worker pair for the instruction-count benchmarks
+//! (`benches/iai_request.rs`): no sockets, no threads, no clock.
+//!
+//! [`Pair::round_trip`] takes the bytes a client would send and runs them through the same code
+//! the server runs, in the same order: RESP parse ([`resp::parse`]), dispatch
+//! ([`super::super::commands::dispatch`]) and routing into the worker's request ring, the
+//! deferred publish, the worker's batch pop and [`super::super::worker::execute`] on its shard,
+//! the reply ring, and the connection's reorder buffer, which encodes the replies. What it leaves
+//! out is only what needs the kernel: `read`/`write`, `epoll` and the wake-ups. It is public for
+//! the benchmarks only and not part of the supported API.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use piccolo_queues::{RingConsumer, RingProducer, Variant};
+
+use super::{Router, ServerInfo, Session};
+use crate::proto::resp::{self, Limits};
+use crate::server::commands::{Dispatch, dispatch};
+use crate::server::message::{ConnId, Reply, Request};
+use crate::server::order::Order;
+use crate::server::worker::execute;
+use crate::store::{Config, Shard};
+
+/// The fixed "now" of the pair's worker (ms since the epoch), so runs are repeatable.
+pub const NOW_MS: u64 = 1_750_000_000_000;
+
+/// One reactor's connection state, its router with one worker, and that worker's shard.
+pub struct Pair<V: Variant> {
+    router: Router<V>,
+    requests: V::Consumer<Request>,
+    replies_tx: V::Producer<Reply>,
+    replies: V::Consumer<Reply>,
+    shard: Shard,
+    session: Session,
+    info: ServerInfo,
+    limits: Limits,
+}
+
+impl<V: Variant> Pair<V> {
+    /// A pair with rings of `ring_capacity` slots and a shard sized for `keys` keys.
+    pub fn new(ring_capacity: usize, keys: usize) -> Pair<V> {
+        let (request_tx, requests) = V::channel::<Request>(ring_capacity);
+        let (replies_tx, replies) = V::channel::<Reply>(ring_capacity);
+        let limits = Limits::REDIS;
+        let addr: SocketAddr = crate::server::DEFAULT_ADDR
+            .parse()
+            .expect("the default address parses");
+        Pair {
+            router: Router {
+                producers: vec![request_tx],
+                in_flight: vec![0],
+                capacity: ring_capacity,
+                touched: vec![false],
+                counts: vec![0],
+            },
+            requests,
+            replies_tx,
+            replies,
+            shard: Shard::with_capacity(Config::default(), keys),
+            session: Session {
+                id: ConnId {
+                    index: 0,
+                    generation: 0,
+                },
+                client_id: 1,
+                order: Order::default(),
+                out: Vec::new(),
+                name: None,
+                closing: false,
+                authenticated: true,
+                shutdown_requested: false,
+            },
+            info: ServerInfo {
+                version: env!("CARGO_PKG_VERSION"),
+                addr,
+                workers: 1,
+                queue: V::NAME,
+                started: Instant::now(),
+                maxclients: 1,
+                connected_clients: 1,
+                total_connections: 1,
+                commands_processed: 0,
+                wakeups_to_workers: 0,
+                limits,
+                max_query_bytes: crate::server::MAX_QUERY_BYTES,
+                requirepass: None,
+            },
+            limits,
+        }
+    }
+
+    /// The worker's shard, to load keys before measuring.
+    pub fn shard_mut(&mut self) -> &mut Shard {
+        &mut self.shard
+    }
+
+    /// Runs every whole RESP command in `input` through reactor and worker and returns the bytes
+    /// the client would read. Panics on a protocol error, on a command left unparsed, or if the
+    /// ring budget runs out (the caller sends at most `ring_capacity` commands at once).
+    pub fn round_trip(&mut self, input: &[u8]) -> &[u8] {
+        self.session.out.clear();
+        // Reactor: parse and dispatch everything buffered (requests are pushed deferred).
+        let mut start = 0;
+        while start < input.len() {
+            let (command, used) = resp::parse(&input[start..], &self.limits)
+                .expect("benchmark input is valid RESP")
+                .expect("benchmark input holds whole commands");
+            let outcome = dispatch(&command, &mut self.session, &mut self.router, &self.info);
+            assert_eq!(outcome, Dispatch::Done, "the ring budget ran out");
+            self.info.commands_processed += 1;
+            start += used;
+        }
+        // Reactor: publish the deferred requests (no worker to wake here).
+        if std::mem::take(&mut self.router.touched[0]) {
+            self.router.producers[0].flush();
+        }
+        // Worker: one batch, then publish the replies.
+        let shard = &mut self.shard;
+        let replies_tx = &mut self.replies_tx;
+        self.requests.pop_batch(usize::MAX, |request| {
+            let reply = execute(shard, request, NOW_MS);
+            if replies_tx.push_deferred(reply).is_err() {
+                unreachable!("reply ring full despite the in-flight budget");
+            }
+        });
+        self.replies_tx.flush();
+        // Reactor: file the replies; the reorder buffer writes them out in order.
+        let in_flight = &mut self.router.in_flight[0];
+        let session = &mut self.session;
+        self.replies.pop_batch(usize::MAX, |reply| {
+            *in_flight -= 1;
+            session.order.deliver(reply, &mut session.out);
+        });
+        &self.session.out
+    }
+}
