@@ -85,6 +85,12 @@ struct Request {
     cas @21 :Cas;
     # Answer: `version` (the new one) when the stored version matched; `conditionFailed` when it
     # did not; `notFound` when the key does not exist.
+
+    auth @22 :Auth;
+    # Authenticates the connection (RESP's AUTH) when the server runs with a password. Answer:
+    # `ok`; `error` `unauthenticated` for a wrong password (the connection stays open and
+    # unauthenticated); `error` `invalidArgument` when the server has no password and a username
+    # other than "default" is given, or no username at all.
   }
 }
 
@@ -118,6 +124,11 @@ struct Set {
 
   returnOld @11 :Bool;
   # GET: answer with the old value (or notFound) instead of the new version.
+  #
+  # Every condition combines with every expiry and with returnOld. With `ifVersion` the write
+  # and the expiry happen in one step on the key's owner, and the answered version is the
+  # key's final one. `ifVersion` on a missing key answers `conditionFailed` (use `cas` to tell
+  # a missing key from a stale version).
 }
 
 struct GetEx {
@@ -164,6 +175,13 @@ struct Scan {
   # A hint of how many keys to return; 0 means the server's default (10, as in Redis).
   match @2 :Data;
   # Glob pattern (Redis's MATCH syntax); empty matches every key.
+}
+
+struct Auth {
+  username @0 :Text;
+  # Empty: the one-argument form `AUTH password` (the default user); otherwise `AUTH user pass`,
+  # where only "default" is known.
+  password @1 :Data;
 }
 
 struct Cas {
@@ -252,7 +270,7 @@ enum ErrorCode {
   busy @6;
   # The server sheds load; retry later.
   unauthenticated @7;
-  # The connection must authenticate first (RESP AUTH; a Cap'n Proto auth op will come later).
+  # The connection must authenticate first (the `auth` operation), or `auth` was refused.
   shuttingDown @8;
   # The server is stopping and did not run the request.
   moved @9;

@@ -8,7 +8,10 @@
 //!    owns it, through the SPSC rings of the `piccolo-queues` crate.
 //! 3. Each worker owns one [`store::Shard`]: a hashbrown table of 8-byte handles into
 //!    bump-allocated arena segments, with versions, expiry, scan and an incremental cleaner.
+//!
+//! [`client`] is the blocking Cap'n Proto client that `piccolo-cli` and the tools use.
 
+pub mod client;
 pub mod proto;
 pub mod server;
 pub mod store;

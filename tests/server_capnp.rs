@@ -281,18 +281,125 @@ fn set_conditions_expiry_and_return_old() {
         client.call(15, zero),
         Answer::Error(ErrorCode::InvalidArgument, message) if message.contains("invalid expire")
     ));
-    // ifVersion with an expiry is refused rather than half-applied.
-    let bad = |request: request::Builder<'_>| {
+    // ifVersion with an expiry: written and given the expiry in one step; the answered version
+    // is the key's final one.
+    let Answer::Value(_, current) = client.call(16, get(b"a")) else {
+        panic!("a exists")
+    };
+    let with_expiry = move |version: u64| {
+        move |request: request::Builder<'_>| {
+            let mut set = request.init_set();
+            set.set_key(b"a");
+            set.set_value(b"x");
+            set.reborrow().get_condition().set_if_version(version);
+            set.get_expiry().set_in_ms(60_000);
+        }
+    };
+    let written = version_of(&client.call(17, with_expiry(current)));
+    assert!(written > current);
+    assert_eq!(
+        client.call(18, get(b"a")),
+        Answer::Value(b"x".to_vec(), written)
+    );
+    assert!(matches!(
+        client.call(19, |mut r| r.set_ttl(b"a")),
+        Answer::Int(59_000..=60_000)
+    ));
+    // A stale version writes nothing and leaves the expiry alone.
+    assert_eq!(
+        client.call(20, with_expiry(current)),
+        Answer::ConditionFailed
+    );
+    // ifVersion with keep and returnOld: the old value comes back.
+    let keep_old = move |request: request::Builder<'_>| {
+        let mut set = request.init_set();
+        set.set_key(b"a");
+        set.set_value(b"y");
+        set.set_return_old(true);
+        set.reborrow().get_condition().set_if_version(written);
+        set.get_expiry().set_keep(());
+    };
+    assert_eq!(client.call(21, keep_old), Answer::Value(b"x".to_vec(), 0));
+    assert!(matches!(
+        client.call(22, get(b"a")),
+        Answer::Value(value, version) if value == b"y" && version > written
+    ));
+    assert!(matches!(
+        client.call(23, |mut r| r.set_ttl(b"a")),
+        Answer::Int(59_000..=60_000)
+    ));
+    // ifVersion on a missing key: conditionFailed, nothing written.
+    let missing = |request: request::Builder<'_>| {
+        let mut set = request.init_set();
+        set.set_key(b"never");
+        set.set_value(b"x");
+        set.reborrow().get_condition().set_if_version(1);
+        set.get_expiry().set_in_ms(1000);
+    };
+    assert_eq!(client.call(24, missing), Answer::ConditionFailed);
+    assert_eq!(client.call(25, get(b"never")), Answer::NotFound);
+    // ifVersion with a zero expiry is refused like any set.
+    let zero = |request: request::Builder<'_>| {
         let mut set = request.init_set();
         set.set_key(b"a");
         set.set_value(b"x");
         set.reborrow().get_condition().set_if_version(1);
-        set.get_expiry().set_in_ms(10);
+        set.get_expiry().set_in_ms(0);
     };
     assert!(matches!(
-        client.call(16, bad),
-        Answer::Error(ErrorCode::InvalidArgument, _)
+        client.call(26, zero),
+        Answer::Error(ErrorCode::InvalidArgument, message) if message.contains("invalid expire")
     ));
+}
+
+#[test]
+fn auth_gates_every_operation_until_it_succeeds() {
+    let server = Server::start(&["--requirepass", "s3cret"]);
+    let mut client = server.connect();
+    assert!(matches!(
+        client.call(1, get(b"k")),
+        Answer::Error(ErrorCode::Unauthenticated, _)
+    ));
+    let auth = |username: &'static str, password: &'static [u8]| {
+        move |request: request::Builder<'_>| {
+            let mut auth = request.init_auth();
+            auth.set_username(username);
+            auth.set_password(password);
+        }
+    };
+    assert!(matches!(
+        client.call(2, auth("", b"wrong")),
+        Answer::Error(ErrorCode::Unauthenticated, message) if message.contains("WRONGPASS")
+    ));
+    assert!(matches!(
+        client.call(3, |mut r| r.set_ping(b"")),
+        Answer::Error(ErrorCode::Unauthenticated, _)
+    ));
+    assert!(matches!(
+        client.call(4, auth("someone", b"s3cret")),
+        Answer::Error(ErrorCode::Unauthenticated, _)
+    ));
+    assert_eq!(client.call(5, auth("", b"s3cret")), Answer::Ok);
+    assert!(matches!(
+        client.call(6, set(b"k", b"v")),
+        Answer::Version(_)
+    ));
+    // Another connection is still unauthenticated; the two-argument form works there.
+    let mut other = server.connect();
+    assert!(matches!(
+        other.call(7, get(b"k")),
+        Answer::Error(ErrorCode::Unauthenticated, _)
+    ));
+    assert_eq!(other.call(8, auth("default", b"s3cret")), Answer::Ok);
+    assert!(matches!(other.call(9, get(b"k")), Answer::Value(value, _) if value == b"v"));
+    // Without --requirepass: the one-argument form is an error, as in Redis; "default" works.
+    let open = Server::start(&[]);
+    let mut client = open.connect();
+    assert!(matches!(
+        client.call(10, auth("", b"x")),
+        Answer::Error(ErrorCode::InvalidArgument, message) if message.contains("without any password")
+    ));
+    assert_eq!(client.call(11, auth("default", b"anything")), Answer::Ok);
 }
 
 #[test]
@@ -416,6 +523,14 @@ fn every_other_operation() {
         client.call(28, get(b"key:0")),
         Answer::Value(b"c1".to_vec(), new_version)
     );
+    let cas_missing = |request: request::Builder<'_>| {
+        let mut cas = request.init_cas();
+        cas.set_key(b"no such key");
+        cas.set_version(1);
+        cas.set_value(b"x");
+    };
+    assert_eq!(client.call(28, cas_missing), Answer::NotFound);
+    assert_eq!(client.call(28, get(b"no such key")), Answer::NotFound);
     // getEx with a new expiry.
     let getex = |request: request::Builder<'_>| {
         let mut getex = request.init_get_ex();

@@ -10,12 +10,12 @@
 
 use piccolo_queues::Variant;
 
-use super::commands::{InfoRequest, info_request};
+use super::commands::{InfoRequest, check_credentials, info_request};
 use super::message::{Op, expire_flags, getex_flags, scan_flags, set_flags};
 use super::order::{JoinKind, Shape, Tag};
 use super::reactor::{Router, ServerInfo, Session};
 use super::route::{self, Dispatch, broadcast, single};
-use crate::proto::capnp::piccolo_capnp::{ErrorCode, expire, get_ex, request, set};
+use crate::proto::capnp::piccolo_capnp::{ErrorCode, auth, expire, get_ex, request, set};
 
 /// Handles one decoded Request. `Err` means the message is malformed (a field that does not
 /// decode): the caller answers `malformed` and closes the connection.
@@ -30,27 +30,23 @@ pub fn dispatch<V: Variant>(
         id,
         shape: Shape::Plain,
     };
-    let version = Tag {
-        id,
-        shape: Shape::Version,
-    };
-    if !session.authenticated {
-        error_response(
-            session,
-            id,
-            ErrorCode::Unauthenticated,
-            "Authentication required.",
-        );
-        return Ok(Dispatch::Done);
-    }
     let which = match request.which() {
         Ok(which) => which,
         Err(::capnp::NotInSchema(ordinal)) => {
+            if !session.authenticated {
+                return Ok(unauthenticated(session, id));
+            }
             let message = format!("unknown operation (union member {ordinal})");
             error_response(session, id, ErrorCode::UnknownOperation, &message);
             return Ok(Dispatch::Done);
         }
     };
+    if let request::Which::Auth(auth) = which {
+        return auth_operation(auth?, id, session, info);
+    }
+    if !session.authenticated {
+        return Ok(unauthenticated(session, id));
+    }
     use request::Which as W;
     session.order.set_next_tag(plain);
     let dispatch = match which {
@@ -112,7 +108,10 @@ pub fn dispatch<V: Variant>(
             let (key, value) = (cas.get_key()?, cas.get_value()?);
             // The store's versions are below 2^56, so a larger one can never match.
             let expected = i64::try_from(cas.get_version()).unwrap_or(i64::MAX);
-            session.order.set_next_tag(version);
+            session.order.set_next_tag(Tag {
+                id,
+                shape: Shape::Cas,
+            });
             single(session, router, Op::Cas, key, 0, expected, value, None)
         }
         W::Delete(keys) => {
@@ -174,6 +173,7 @@ pub fn dispatch<V: Variant>(
             };
             route::scan(session, router, scan.get_cursor(), count, pattern, flags)
         }
+        W::Auth(_) => unreachable!("answered before the authentication check"),
         W::Info(section) => {
             let section = section?.as_bytes();
             let section: &[u8] = if section.is_empty() {
@@ -198,9 +198,9 @@ pub fn dispatch<V: Variant>(
     Ok(dispatch)
 }
 
-/// `set`: the condition, expiry and `returnOld` map onto SET's flags; `ifVersion` maps onto
-/// CAS (which clears the expiry, as a plain SET does), so it combines only with the default
-/// expiry and without `returnOld`.
+/// `set`: the condition, expiry and `returnOld` map onto SET's flags. `ifVersion` maps onto
+/// CAS with the same expiry and `returnOld` flags (the expiry's ms in `extra`, since CAS's
+/// `number` is the expected version); the worker does write and expiry in one `Shard::set`.
 fn set_operation<V: Variant>(
     set: set::Reader<'_>,
     id: u64,
@@ -216,41 +216,39 @@ fn set_operation<V: Variant>(
         set::condition::IfPresent(()) => (set_flags::IF_PRESENT, None),
         set::condition::IfEqual(expected) => (set_flags::IF_EQUAL, Some(expected?.into())),
         set::condition::IfVersion(expected) => {
-            if return_old || !matches!(expiry, set::expiry::Clear(())) {
-                let message = b"ERR ifVersion combines only with the default expiry (clear) \
-                                and without returnOld";
-                let out = &mut session.out;
-                session.order.local_capnp_error(out, id, message);
-                return Ok(Dispatch::Done);
-            }
+            // The store's versions are below 2^56, so a larger one can never match.
             let expected = i64::try_from(expected).unwrap_or(i64::MAX);
-            session.order.set_next_tag(Tag {
-                id,
-                shape: Shape::Version,
-            });
+            let (mut flags, number) = match expiry_flags(expiry) {
+                Some(pair) => pair,
+                None => return Ok(invalid_expire(session, id, "set")),
+            };
+            let shape = if return_old {
+                flags |= set_flags::RETURN_OLD;
+                Shape::Plain
+            } else {
+                Shape::Version
+            };
+            let extra: Option<Box<[u8]>> = match flags & set_flags::EXPIRY_MASK {
+                set_flags::EXPIRY_IN_MS | set_flags::EXPIRY_AT_MS => {
+                    Some(Box::new(number.to_le_bytes()))
+                }
+                _ => None,
+            };
+            session.order.set_next_tag(Tag { id, shape });
             return Ok(single(
                 session,
                 router,
                 Op::Cas,
                 key,
-                0,
+                flags,
                 expected,
                 value,
-                None,
+                extra,
             ));
         }
     };
-    let (expiry_flags, number) = match expiry {
-        set::expiry::Clear(()) => (set_flags::EXPIRY_CLEAR, 0),
-        set::expiry::Keep(()) => (set_flags::EXPIRY_KEEP, 0),
-        set::expiry::InMs(ms) => match positive_ms(ms) {
-            Some(ms) => (set_flags::EXPIRY_IN_MS, ms),
-            None => return Ok(invalid_expire(session, id, "set")),
-        },
-        set::expiry::AtUnixMs(ms) => match positive_ms(ms) {
-            Some(ms) => (set_flags::EXPIRY_AT_MS, ms),
-            None => return Ok(invalid_expire(session, id, "set")),
-        },
+    let Some((expiry_flags, number)) = expiry_flags(expiry) else {
+        return Ok(invalid_expire(session, id, "set"));
     };
     let mut flags = condition | expiry_flags | set_flags::NAME_SET;
     let (op, shape) = if return_old {
@@ -263,6 +261,65 @@ fn set_operation<V: Variant>(
     Ok(single(
         session, router, op, key, flags, number, value, extra,
     ))
+}
+
+/// SET's expiry flags and ms for a `set` expiry; `None` when a time is not positive.
+fn expiry_flags(expiry: set::expiry::Which) -> Option<(u8, i64)> {
+    Some(match expiry {
+        set::expiry::Clear(()) => (set_flags::EXPIRY_CLEAR, 0),
+        set::expiry::Keep(()) => (set_flags::EXPIRY_KEEP, 0),
+        set::expiry::InMs(ms) => (set_flags::EXPIRY_IN_MS, positive_ms(ms)?),
+        set::expiry::AtUnixMs(ms) => (set_flags::EXPIRY_AT_MS, positive_ms(ms)?),
+    })
+}
+
+/// `auth`: checks the password as RESP's AUTH does (an empty username is the one-argument
+/// form). A wrong password answers `unauthenticated` and leaves the connection as it was.
+fn auth_operation(
+    auth: auth::Reader<'_>,
+    id: u64,
+    session: &mut Session,
+    info: &ServerInfo,
+) -> ::capnp::Result<Dispatch> {
+    let username = auth.get_username()?.as_bytes();
+    let password = auth.get_password()?;
+    let username = if username.is_empty() {
+        None
+    } else {
+        Some(username)
+    };
+    if username.is_none() && info.requirepass.is_none() {
+        error_response(
+            session,
+            id,
+            ErrorCode::InvalidArgument,
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        );
+    } else if check_credentials(username, password, info) {
+        session.authenticated = true;
+        session
+            .order
+            .local_capnp(&mut session.out, id, |mut response| response.set_ok(()));
+    } else {
+        error_response(
+            session,
+            id,
+            ErrorCode::Unauthenticated,
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        );
+    }
+    Ok(Dispatch::Done)
+}
+
+fn unauthenticated(session: &mut Session, id: u64) -> Dispatch {
+    error_response(
+        session,
+        id,
+        ErrorCode::Unauthenticated,
+        "Authentication required.",
+    );
+    Dispatch::Done
 }
 
 /// A positive time in ms that fits an `i64`, as SET's and GETEX's expiries must be.

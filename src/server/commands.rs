@@ -473,7 +473,11 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 
 /// Checks `username` (None for the one-argument form) and `password` against `--requirepass`,
 /// as Redis's default user does.
-fn check_credentials(username: Option<&[u8]>, password: &[u8], info: &ServerInfo) -> bool {
+pub(super) fn check_credentials(
+    username: Option<&[u8]>,
+    password: &[u8],
+    info: &ServerInfo,
+) -> bool {
     let user_ok = username.is_none_or(|user| user == b"default");
     match &info.requirepass {
         // No password: the default user is `nopass`.

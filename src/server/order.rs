@@ -40,9 +40,12 @@ pub enum Shape {
     /// `ValueVersion` → `value`, `Error` → `error`, `KeyPage` → `scanPage`.
     #[default]
     Plain,
-    /// A conditional write (set without `returnOld`, cas): `Integer` → `version`,
+    /// A conditional write (set without `returnOld`): `Integer` → `version`,
     /// `Nil` → `conditionFailed`.
     Version,
+    /// `cas`: `Integer` → `version`; `Nil` → `conditionFailed` when its `int` is 1 (the key
+    /// exists with another version), `notFound` when 0.
+    Cas,
 }
 
 /// How the parts of a multi-part command are joined.
@@ -262,8 +265,11 @@ fn encode_reply_capnp(reply: &Reply, tag: Tag, encoder: &mut MessageEncoder, out
     encoder.encode_response(out, |mut response| {
         response.set_id(tag.id);
         match (tag.shape, reply.kind) {
-            (Shape::Version, ReplyKind::Integer) => response.set_version(reply.int as u64),
+            (Shape::Version | Shape::Cas, ReplyKind::Integer) => {
+                response.set_version(reply.int as u64)
+            }
             (Shape::Version, ReplyKind::Nil) => response.set_condition_failed(()),
+            (Shape::Cas, ReplyKind::Nil) if reply.int != 0 => response.set_condition_failed(()),
             (_, ReplyKind::Ok) => response.set_ok(()),
             (_, ReplyKind::Nil) => response.set_not_found(()),
             (_, ReplyKind::Integer) => response.set_integer(reply.int),

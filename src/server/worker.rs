@@ -347,23 +347,55 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             }
             None => Reply::to(&request, ReplyKind::Nil),
         },
-        Op::Cas => {
-            let options = SetOptions {
-                condition: Condition::IfVersion(request.number as u64),
-                expiry: Expiry::Clear,
-                return_old: false,
-            };
-            match shard.set(hash, key, request.value.as_slice(), options, now_ms) {
-                Ok(outcome) if outcome.stored => integer(&request, outcome.version as i64),
-                Ok(_) => Reply::to(&request, ReplyKind::Nil),
-                Err(error) => store_error(&request, error),
-            }
-        }
+        Op::Cas => execute_cas(shard, &request, now_ms),
         // Answered in the worker loop, which owns the counters and knows the worker's index.
         Op::Stats | Op::Scan => error_reply(
             &request,
             "ERR internal error: stats outside the worker loop",
         ),
+    }
+}
+
+/// CAS (RESP) and Cap'n Proto's `cas` / `set` with `ifVersion`: write if the key's version is
+/// `number`. `flags` may carry [`set_flags`]' expiry kind and `RETURN_OLD` (Cap'n Proto only;
+/// RESP's CAS sends 0: clear the expiry, answer the version); the expiry's ms then travel in
+/// `extra` as an `i64` LE. Write and expiry are one `Shard::set`, so the answered version is
+/// the key's final one.
+///
+/// Answers: the new version (integer); the old value or nil with `RETURN_OLD`; nil when not
+/// written, with `int` 1 if the key exists (a stale version) and 0 if it does not, which
+/// Cap'n Proto's `cas` answers as `conditionFailed` / `notFound` (RESP's nil ignores `int`).
+fn execute_cas(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
+    let (hash, key) = (request.hash, request.key.as_slice());
+    let expiry_number = request
+        .extra
+        .as_deref()
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map_or(0, i64::from_le_bytes);
+    let expiry = match request.flags & set_flags::EXPIRY_MASK {
+        set_flags::EXPIRY_KEEP => Expiry::Keep,
+        set_flags::EXPIRY_IN_MS => match deadline_from(now_ms, expiry_number) {
+            Some(deadline_ms) => Expiry::At(deadline_ms),
+            None => return error_reply(request, "ERR invalid expire time in 'set' command"),
+        },
+        set_flags::EXPIRY_AT_MS => Expiry::At(expiry_number.max(0) as u64),
+        _ => Expiry::Clear,
+    };
+    let return_old = request.flags & set_flags::RETURN_OLD != 0;
+    let options = SetOptions {
+        condition: Condition::IfVersion(request.number as u64),
+        expiry,
+        return_old,
+    };
+    match shard.set(hash, key, request.value.as_slice(), options, now_ms) {
+        Err(error) => store_error(request, error),
+        Ok(outcome) if return_old => bulk_or_nil(request, outcome.old.as_deref()),
+        Ok(outcome) if outcome.stored => integer(request, outcome.version as i64),
+        Ok(_) => {
+            let mut reply = Reply::to(request, ReplyKind::Nil);
+            reply.int = i64::from(shard.exists(hash, key, now_ms));
+            reply
+        }
     }
 }
 
