@@ -83,6 +83,84 @@ fn a_verified_run_sends_what_was_asked_and_checks_every_get() {
 }
 
 #[test]
+fn capnp_through_the_client_library_verifies_too() {
+    let server = Server::start(&[]);
+    let port = server.port();
+    let output = bench(&[
+        "-p",
+        &port,
+        "--protocol",
+        "capnp",
+        "-n",
+        "2000",
+        "-c",
+        "3",
+        "-P",
+        "8",
+        "--ratio",
+        "1:1",
+        "-r",
+        "100",
+        "-d",
+        "1-200",
+        "--verify",
+        "--json",
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr_of(&output));
+    let result = json_of(&output);
+    assert_eq!(result["protocol"], "capnp");
+    assert_eq!(result["threads"], 3, "a thread per capnp connection");
+    assert_eq!(result["requests"], 2000);
+    assert_eq!(result["errors"], 0);
+    assert_eq!(result["verify"]["failures"], 0);
+    assert!(
+        result["verify"]["checked"].as_u64().unwrap() > 300,
+        "{result}"
+    );
+
+    // The capnp SETs are visible over RESP: the key sequence of each connection depends only on
+    // the seed, and with seed 1 the 1,000 SETs wrote every one of the 100 keys.
+    let output = bench(&[
+        "-p", &port, "-n", "200", "-c", "1", "--ratio", "0:1", "-r", "100", "--json",
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr_of(&output));
+    assert_eq!(
+        json_of(&output)["hits"],
+        200,
+        "capnp SETs reached every key"
+    );
+}
+
+#[test]
+fn batch_mode_sends_what_was_asked() {
+    let server = Server::start(&[]);
+    let output = bench(&[
+        "-p",
+        &server.port(),
+        "-n",
+        "1001",
+        "-c",
+        "5",
+        "--threads",
+        "2",
+        "-P",
+        "7",
+        "--batch",
+        "--ratio",
+        "1:1",
+        "-r",
+        "50",
+        "--verify",
+        "--json",
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr_of(&output));
+    let result = json_of(&output);
+    assert_eq!(result["requests"], 1001);
+    assert_eq!(result["errors"], 0);
+    assert_eq!(result["verify"]["failures"], 0);
+}
+
+#[test]
 fn duration_warmup_zipf_and_value_ranges_verify_too() {
     let server = Server::start(&[]);
     let port = server.port();
@@ -221,6 +299,10 @@ fn bad_flags_exit_2_with_a_message() {
         (&["--ratio", "0:0"][..], "--ratio"),
         (&["--key-pattern", "zipf:0"][..], "zipf"),
         (&["-n", "5", "--duration", "1s"][..], "not both"),
+        (
+            &["--protocol", "capnp", "-c", "4", "--threads", "2"][..],
+            "must equal",
+        ),
     ] {
         let output = bench(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");

@@ -12,8 +12,12 @@ usage: piccolo-bench [FLAGS]
   -p, --port PORT          server port (default 7379)
   --protocol resp|capnp    wire protocol (default resp)
   -c, --connections N      connections in all (default 50)
-  --threads N              OS threads; each drives its share of the connections (default 1)
+  --threads N              OS threads; each drives its share of the connections (default 1;
+                           capnp: one per connection, the client library is blocking)
   -P, --pipeline N         requests in flight per connection (default 1)
+  --batch                  send a connection's next P requests only when all P answers are
+                           in (redis-benchmark's way; capnp always does); default: top the
+                           pipeline up after every read (memtier's way)
   -n, --requests N         measured requests in all (default 100000)
   --duration TIME          run for TIME instead of a request count (10s, 500ms, 2m)
   --ratio SET:GET          mix of SETs and GETs (default 1:10; 0:1 is GETs only)
@@ -102,6 +106,8 @@ pub struct Config {
     pub connections: usize,
     pub threads: usize,
     pub pipeline: usize,
+    /// Refill a connection's pipeline only when it is empty.
+    pub batch: bool,
     pub stop: Stop,
     pub set_weight: u32,
     pub get_weight: u32,
@@ -127,6 +133,7 @@ impl Default for Config {
             connections: 50,
             threads: 1,
             pipeline: 1,
+            batch: false,
             stop: Stop::Requests(100_000),
             set_weight: 1,
             get_weight: 10,
@@ -150,6 +157,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Config>, S
     let mut config = Config::default();
     let mut requests: Option<u64> = None;
     let mut duration: Option<Duration> = None;
+    let mut threads: Option<usize> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -178,8 +186,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Config>, S
                     number(&value(&flag)?, "--connections", 1, MAX_CONNECTIONS as u64)? as usize
             }
             "--threads" => {
-                config.threads =
-                    number(&value(&flag)?, "--threads", 1, MAX_THREADS as u64)? as usize
+                threads = Some(number(&value(&flag)?, "--threads", 1, MAX_THREADS as u64)? as usize)
             }
             "-P" | "--pipeline" => {
                 config.pipeline =
@@ -234,6 +241,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Config>, S
             }
             "--warmup" => config.warmup = time(&value(&flag)?, "--warmup", true)?,
             "--verify" => config.verify = true,
+            "--batch" => config.batch = true,
             "--seed" => config.seed = number(&value(&flag)?, "--seed", 0, u64::MAX)?,
             "--timeout" => config.timeout = time(&value(&flag)?, "--timeout", false)?,
             "--json" => config.json = true,
@@ -247,6 +255,26 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Config>, S
         (None, Some(time)) => Stop::Duration(time),
         (None, None) => Config::default().stop,
     };
+    config.threads = match (config.protocol, threads) {
+        (Protocol::Resp, threads) => threads.unwrap_or(1),
+        // piccolo::client is blocking (one connection per thread by design), so each capnp
+        // connection gets its own thread.
+        (Protocol::Capnp, None) => config.connections,
+        (Protocol::Capnp, Some(threads)) if threads == config.connections => threads,
+        (Protocol::Capnp, Some(threads)) => {
+            return Err(format!(
+                "--protocol capnp drives each connection from its own thread (the client \
+                 library is blocking): --threads ({threads}) must equal --connections ({}) or \
+                 be left out",
+                config.connections
+            ));
+        }
+    };
+    if config.protocol == Protocol::Capnp && config.connections > MAX_THREADS {
+        return Err(format!(
+            "--protocol capnp runs a thread per connection: at most {MAX_THREADS} connections"
+        ));
+    }
     if config.threads > config.connections {
         return Err(format!(
             "--threads ({}) cannot exceed --connections ({})",
@@ -364,6 +392,8 @@ mod tests {
         assert!(config.verify && config.json);
         assert_eq!((config.seed, config.port), (7, 6379));
         assert!(parse_str("--help").unwrap().is_none());
+        let capnp = parse_str("--protocol capnp -c 8").unwrap().unwrap();
+        assert_eq!((capnp.protocol, capnp.threads), (Protocol::Capnp, 8));
     }
 
     #[test]
@@ -383,6 +413,8 @@ mod tests {
             ("--duration 0", "more than 0"),
             ("--protocol http", "resp or capnp"),
             ("-n ten", "whole number"),
+            ("--protocol capnp -c 4 --threads 2", "must equal"),
+            ("--protocol capnp -c 300", "at most 256"),
         ] {
             let error = parse_str(line).unwrap_err();
             assert!(error.contains(needle), "{line:?}: {error:?}");

@@ -46,23 +46,227 @@ pub struct Shared {
 
 /// A request in flight.
 #[derive(Debug, Clone, Copy)]
-struct Pending {
-    op: Op,
-    key: u64,
+pub struct Pending {
+    pub op: Op,
+    pub key: u64,
     /// SET: the version written. GET under `--verify`: the version the answer must carry
     /// (0: this run has not written the key).
-    version: u64,
-    sent: Instant,
-    measured: bool,
+    pub version: u64,
+    pub sent: Instant,
+    pub measured: bool,
 }
 
 /// The times of one thread's run.
 #[derive(Debug, Clone, Copy)]
-struct Phase {
+pub struct Phase {
     /// Requests sent from here on are measured (start + warmup).
-    measure_from: Instant,
+    pub measure_from: Instant,
     /// `--duration`: no request is sent from here on.
-    end: Option<Instant>,
+    pub end: Option<Instant>,
+}
+
+impl Phase {
+    /// The phase of a run that starts sending at `start`.
+    pub fn starting(config: &Config, start: Instant) -> Phase {
+        let measure_from = start + config.warmup;
+        Phase {
+            measure_from,
+            end: match config.stop {
+                Stop::Duration(time) => Some(measure_from + time),
+                Stop::Requests(_) => None,
+            },
+        }
+    }
+}
+
+/// What one connection sends: its generator, key chooser, mix, budget and (`--verify`) the
+/// versions of its keys. The same for every protocol.
+pub struct Source {
+    rng: Rng,
+    keys: KeyChooser,
+    mix: Mix,
+    verify: bool,
+    /// `--verify`: SETs sent per owned key (slot = key / connections).
+    versions: Vec<u32>,
+    /// Requests made: the version of values when not verifying.
+    made: u64,
+    /// `--requests`: measured requests this connection still has to send.
+    budget: u64,
+}
+
+impl Source {
+    pub fn new(config: &Config, number: usize) -> Source {
+        let keys = KeyChooser::new(config, number);
+        let budget = match config.stop {
+            Stop::Requests(total) => {
+                let connections = config.connections as u64;
+                total / connections + u64::from((number as u64) < total % connections)
+            }
+            Stop::Duration(_) => 0,
+        };
+        Source {
+            rng: Rng::new(config.seed, number as u64),
+            versions: if config.verify {
+                vec![0; keys.owned_keys()]
+            } else {
+                Vec::new()
+            },
+            keys,
+            mix: Mix::new(config),
+            verify: config.verify,
+            made: 0,
+            budget,
+        }
+    }
+
+    /// The next request to send at `now`, or `None` when this connection has sent all it
+    /// should (the budget is spent, or the duration is over).
+    pub fn next(&mut self, now: Instant, phase: &Phase) -> Option<Pending> {
+        let measured = if now < phase.measure_from {
+            false
+        } else {
+            match phase.end {
+                Some(end) if now >= end => return None,
+                Some(_) => true,
+                None => {
+                    if self.budget == 0 {
+                        return None;
+                    }
+                    self.budget -= 1;
+                    true
+                }
+            }
+        };
+        let op = self.mix.next(&mut self.rng);
+        let key = self.keys.next(&mut self.rng);
+        let version = match (op, self.verify) {
+            (Op::Set, true) => {
+                let slot = &mut self.versions[self.keys.slot(key)];
+                *slot = slot.checked_add(1).unwrap_or(1);
+                u64::from(*slot)
+            }
+            (Op::Get, true) => u64::from(self.versions[self.keys.slot(key)]),
+            (Op::Set, false) => self.made,
+            (Op::Get, false) => 0,
+        };
+        self.made += 1;
+        Some(Pending {
+            op,
+            key,
+            version,
+            sent: now,
+            measured,
+        })
+    }
+
+    /// Whether this connection has nothing more to send at `now`.
+    pub fn exhausted(&self, now: Instant, phase: &Phase) -> bool {
+        now >= phase.measure_from
+            && match phase.end {
+                Some(end) => now >= end,
+                None => self.budget == 0,
+            }
+    }
+}
+
+/// An answer, whatever the protocol.
+#[derive(Debug)]
+pub enum Answer<'a> {
+    /// A SET was done.
+    Stored,
+    /// A GET found this value.
+    Value(&'a [u8]),
+    /// A GET found nothing.
+    Missing,
+    /// The server refused the request.
+    Refused(String),
+    /// An answer that does not fit the request.
+    Unexpected(String),
+}
+
+/// Counts one answer, checks it under `--verify`, and records its latency if measured.
+pub fn record(
+    shared: &Shared,
+    stats: &mut Stats,
+    scratch: &mut Vec<u8>,
+    pending: &Pending,
+    answer: Answer<'_>,
+    now: Instant,
+) {
+    let config = &shared.config;
+    let key_text = || {
+        let mut key = Vec::new();
+        crate::workload::write_key(&mut key, config.key_prefix.as_bytes(), pending.key);
+        String::from_utf8_lossy(&key).into_owned()
+    };
+    let failed = |stats: &mut Stats, message: String| {
+        stats.errors += 1;
+        shared.progress.errors.fetch_add(1, Ordering::Relaxed);
+        stats.note(message);
+    };
+    match (pending.op, answer) {
+        (Op::Set, Answer::Stored) => {}
+        (Op::Get, answer @ (Answer::Value(_) | Answer::Missing)) => {
+            let got = match answer {
+                Answer::Value(bytes) => Some(bytes),
+                _ => None,
+            };
+            if pending.measured {
+                match got {
+                    Some(_) => stats.hits += 1,
+                    None => stats.misses += 1,
+                }
+            }
+            if config.verify {
+                if pending.version == 0 {
+                    stats.verify_unchecked += 1;
+                } else {
+                    stats.verify_checked += 1;
+                    let right = got.is_some_and(|got| {
+                        shared
+                            .values
+                            .matches(pending.key, pending.version, got, scratch)
+                    });
+                    if !right {
+                        stats.verify_failures += 1;
+                        shared.progress.errors.fetch_add(1, Ordering::Relaxed);
+                        stats.note(format!(
+                            "verify: GET {} should return version {} ({} bytes), got {}",
+                            key_text(),
+                            pending.version,
+                            shared.values.len(pending.key, pending.version),
+                            quote(got)
+                        ));
+                    }
+                }
+            }
+        }
+        (op, Answer::Refused(message)) => failed(
+            stats,
+            format!("{op:?} {}: error reply {message:?}", key_text()),
+        ),
+        (op, Answer::Unexpected(what)) => failed(
+            stats,
+            format!("{op:?} {}: unexpected reply {what}", key_text()),
+        ),
+        (op, other) => failed(
+            stats,
+            format!("{op:?} {}: unexpected reply {other:?}", key_text()),
+        ),
+    }
+    if pending.measured {
+        stats.requests += 1;
+        match pending.op {
+            Op::Set => stats.sets += 1,
+            Op::Get => stats.gets += 1,
+        }
+        let latency_ns = now.saturating_duration_since(pending.sent).as_nanos();
+        stats
+            .latency_ns
+            .saturating_record(u64::try_from(latency_ns).unwrap_or(u64::MAX).max(1));
+        stats.last_reply = Some(now);
+    }
+    shared.progress.replies.fetch_add(1, Ordering::Relaxed);
 }
 
 struct Conn {
@@ -74,15 +278,7 @@ struct Conn {
     in_start: usize,
     in_end: usize,
     inflight: VecDeque<Pending>,
-    rng: Rng,
-    keys: KeyChooser,
-    mix: Mix,
-    /// `--verify`: SETs sent per owned key (slot = key / connections).
-    versions: Vec<u32>,
-    /// Requests sent: the version of values when not verifying.
-    sent: u64,
-    /// `--requests`: measured requests this connection still has to send.
-    budget: u64,
+    source: Source,
     done: bool,
     scratch: Vec<u8>,
 }
@@ -90,14 +286,6 @@ struct Conn {
 impl Conn {
     fn new(shared: &Shared, number: usize, stream: TcpStream) -> Conn {
         let config = &shared.config;
-        let keys = KeyChooser::new(config, number);
-        let budget = match config.stop {
-            Stop::Requests(total) => {
-                let connections = config.connections as u64;
-                total / connections + u64::from((number as u64) < total % connections)
-            }
-            Stop::Duration(_) => 0,
-        };
         Conn {
             number,
             stream,
@@ -107,81 +295,42 @@ impl Conn {
             in_start: 0,
             in_end: 0,
             inflight: VecDeque::with_capacity(config.pipeline),
-            rng: Rng::new(config.seed, number as u64),
-            versions: if config.verify {
-                vec![0; keys.owned_keys()]
-            } else {
-                Vec::new()
-            },
-            keys,
-            mix: Mix::new(config),
-            sent: 0,
-            budget,
+            source: Source::new(config, number),
             done: false,
             scratch: Vec::new(),
         }
     }
 
-    /// Whether a request may be sent at `now` (and takes it from the budget).
-    fn may_send(&mut self, now: Instant, phase: &Phase) -> Option<bool> {
-        if now < phase.measure_from {
-            return Some(false);
-        }
-        match phase.end {
-            Some(end) => (now < end).then_some(true),
-            None => {
-                if self.budget == 0 {
-                    return None;
-                }
-                self.budget -= 1;
-                Some(true)
-            }
-        }
-    }
-
     /// Nothing more to send and nothing in flight.
     fn finished(&self, now: Instant, phase: &Phase) -> bool {
-        let nothing_to_send = now >= phase.measure_from
-            && match phase.end {
-                Some(end) => now >= end,
-                None => self.budget == 0,
-            };
-        nothing_to_send && self.inflight.is_empty() && self.out_at == self.out.len()
+        self.source.exhausted(now, phase)
+            && self.inflight.is_empty()
+            && self.out_at == self.out.len()
     }
 
     /// Tops the pipeline up with new requests.
     fn fill(&mut self, shared: &Shared, phase: &Phase) {
         let config = &shared.config;
         let prefix = config.key_prefix.as_bytes();
+        if config.batch && !self.inflight.is_empty() {
+            return;
+        }
         let now = Instant::now();
         while self.inflight.len() < config.pipeline {
-            let Some(measured) = self.may_send(now, phase) else {
+            let Some(pending) = self.source.next(now, phase) else {
                 break;
             };
-            let op = self.mix.next(&mut self.rng);
-            let key = self.keys.next(&mut self.rng);
-            let version = match (op, config.verify) {
-                (Op::Set, true) => {
-                    let slot = &mut self.versions[self.keys.slot(key)];
-                    *slot = slot.checked_add(1).unwrap_or(1);
-                    u64::from(*slot)
-                }
-                (Op::Get, true) => u64::from(self.versions[self.keys.slot(key)]),
-                (Op::Set, false) => self.sent,
-                (Op::Get, false) => 0,
-            };
-            match op {
-                Op::Set => resp::encode_set(&mut self.out, prefix, key, &shared.values, version),
-                Op::Get => resp::encode_get(&mut self.out, prefix, key),
+            match pending.op {
+                Op::Set => resp::encode_set(
+                    &mut self.out,
+                    prefix,
+                    pending.key,
+                    &shared.values,
+                    pending.version,
+                ),
+                Op::Get => resp::encode_get(&mut self.out, prefix, pending.key),
             }
-            self.inflight.push_back(Pending {
-                op,
-                key,
-                version,
-                sent: now,
-                measured,
-            });
-            self.sent += 1;
+            self.inflight.push_back(pending);
         }
     }
 
@@ -242,7 +391,6 @@ impl Conn {
         shared: &Shared,
         stats: &mut Stats,
     ) -> Result<(), String> {
-        let config = &shared.config;
         while self.in_start < self.in_end {
             let Some((reply, used)) = resp::parse_reply(&self.input[self.in_start..self.in_end])?
             else {
@@ -252,75 +400,16 @@ impl Conn {
                 .inflight
                 .pop_front()
                 .ok_or("a reply to no request (the server sent more replies than requests)")?;
-            let key_text = || {
-                let mut key = Vec::new();
-                crate::workload::write_key(&mut key, config.key_prefix.as_bytes(), pending.key);
-                String::from_utf8_lossy(&key).into_owned()
+            let answer = match (pending.op, reply) {
+                (Op::Set, Reply::Simple(b"OK")) => Answer::Stored,
+                (Op::Get, Reply::Bulk(Some(bytes))) => Answer::Value(bytes),
+                (Op::Get, Reply::Bulk(None)) => Answer::Missing,
+                (_, Reply::Error(message)) => {
+                    Answer::Refused(String::from_utf8_lossy(message).into_owned())
+                }
+                (_, other) => Answer::Unexpected(format!("{other:?}")),
             };
-            match (pending.op, reply) {
-                (Op::Set, Reply::Simple(b"OK")) => {}
-                (Op::Get, Reply::Bulk(answer)) => {
-                    if pending.measured {
-                        match answer {
-                            Some(_) => stats.hits += 1,
-                            None => stats.misses += 1,
-                        }
-                    }
-                    if config.verify {
-                        if pending.version == 0 {
-                            stats.verify_unchecked += 1;
-                        } else {
-                            stats.verify_checked += 1;
-                            let right = answer.is_some_and(|got| {
-                                shared.values.matches(
-                                    pending.key,
-                                    pending.version,
-                                    got,
-                                    &mut self.scratch,
-                                )
-                            });
-                            if !right {
-                                stats.verify_failures += 1;
-                                shared.progress.errors.fetch_add(1, Ordering::Relaxed);
-                                stats.note(format!(
-                                    "verify: GET {} should return version {} ({} bytes), got {}",
-                                    key_text(),
-                                    pending.version,
-                                    shared.values.len(pending.key, pending.version),
-                                    quote(answer)
-                                ));
-                            }
-                        }
-                    }
-                }
-                (op, Reply::Error(message)) => {
-                    stats.errors += 1;
-                    shared.progress.errors.fetch_add(1, Ordering::Relaxed);
-                    stats.note(format!(
-                        "{op:?} {}: error reply {:?}",
-                        key_text(),
-                        String::from_utf8_lossy(message)
-                    ));
-                }
-                (op, other) => {
-                    stats.errors += 1;
-                    shared.progress.errors.fetch_add(1, Ordering::Relaxed);
-                    stats.note(format!("{op:?} {}: unexpected reply {other:?}", key_text()));
-                }
-            }
-            if pending.measured {
-                stats.requests += 1;
-                match pending.op {
-                    Op::Set => stats.sets += 1,
-                    Op::Get => stats.gets += 1,
-                }
-                let latency_ns = now.saturating_duration_since(pending.sent).as_nanos();
-                stats
-                    .latency_ns
-                    .saturating_record(u64::try_from(latency_ns).unwrap_or(u64::MAX).max(1));
-                stats.last_reply = Some(now);
-            }
-            shared.progress.replies.fetch_add(1, Ordering::Relaxed);
+            record(shared, stats, &mut self.scratch, &pending, answer, now);
             self.in_start += used;
         }
         if self.in_start == self.in_end {
@@ -332,20 +421,30 @@ impl Conn {
 
     /// Gives up on this connection: what is in flight counts as failed.
     fn fail(&mut self, why: String, stats: &mut Stats, progress: &Progress) {
-        let lost = self.inflight.len() as u64;
-        stats.errors += lost;
-        stats.failed_connections += 1;
-        progress.errors.fetch_add(lost, Ordering::Relaxed);
-        stats.note(format!(
-            "connection {}: {why} ({lost} requests in flight lost)",
-            self.number
-        ));
+        connection_failed(self.number, why, self.inflight.len(), stats, progress);
         self.inflight.clear();
         self.done = true;
     }
 }
 
-fn quote(answer: Option<&[u8]>) -> String {
+/// Counts a connection given up on: what it had in flight counts as failed.
+pub fn connection_failed(
+    number: usize,
+    why: String,
+    in_flight: usize,
+    stats: &mut Stats,
+    progress: &Progress,
+) {
+    let lost = in_flight as u64;
+    stats.errors += lost;
+    stats.failed_connections += 1;
+    progress.errors.fetch_add(lost, Ordering::Relaxed);
+    stats.note(format!(
+        "connection {number}: {why} ({lost} requests in flight lost)"
+    ));
+}
+
+pub fn quote(answer: Option<&[u8]>) -> String {
     match answer {
         None => "nil".into(),
         Some(bytes) => {
@@ -406,17 +505,9 @@ pub fn run_thread(shared: &Shared, numbers: &[usize], barrier: &Barrier) -> Resu
     barrier.wait();
     let (mut poll, mut conns) = setup?;
 
-    let start = Instant::now();
-    let measure_from = start + shared.config.warmup;
-    let phase = Phase {
-        measure_from,
-        end: match shared.config.stop {
-            Stop::Duration(time) => Some(measure_from + time),
-            Stop::Requests(_) => None,
-        },
-    };
+    let phase = Phase::starting(&shared.config, Instant::now());
     let mut stats = Stats::new();
-    stats.measure_from = Some(measure_from);
+    stats.measure_from = Some(phase.measure_from);
 
     let mut live = conns.len();
     for conn in &mut conns {
