@@ -9,6 +9,8 @@
 #   perf/bench-check.sh --rounds 5 --requests 1000000
 #   perf/bench-check.sh --quick         # 1 round of -n 50000: a smoke test
 #
+# The server listens on a port the kernel picks (a fixed port may belong to another server).
+#
 # The keyspace is filled first (100,000 SETs of 32 bytes, keys key:000000000000..099999, the
 # same bytes redis-benchmark's -r 100000 uses), so every GET of both tools hits.
 # Installs redis-tools with apt-get if redis-benchmark is missing (needs root).
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds="$2"; shift 2 ;;
         --requests) requests="$2"; shift 2 ;;
         --quick) rounds=1; requests=50000; shift ;;
-        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,16p "$0"; exit 0 ;;
         *) echo "bench-check.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -42,19 +44,27 @@ out_dir="$root/perf/results"
 mkdir -p "$out_dir"
 csv="$out_dir/bench-check.csv"
 md="$out_dir/bench-check.md"
-port=6391
-
 server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
+server_log="$(mktemp)"
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    rm -f "$server_log"
+}
 trap cleanup EXIT
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$server_bin" --addr "127.0.0.1:$port" 2>/dev/null &
+# Port 0: the kernel picks a free port, and the server logs it (a fixed port may be taken by
+# another server, which the tools would then measure instead).
+"$server_bin" --addr 127.0.0.1:0 2>"$server_log" &
 server_pid=$!
-for _ in $(seq 1 100); do
-    "$bench_bin" -q -p "$port" -n 1 -c 1 --ratio 0:1 >/dev/null 2>&1 && break
+port=""
+for _ in $(seq 1 200); do
+    port="$(sed -n 's/.* listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$server_log" | head -1)"
+    [ -n "$port" ] && break
     sleep 0.05
 done
+[ -n "$port" ] || { echo "piccolo-server did not start: $(cat "$server_log")" >&2; exit 1; }
+echo "piccolo-server (pid $server_pid) on port $port" >&2
 
 protocols="resp"
 if "$bench_bin" -q -p "$port" --protocol capnp -n 1 -c 1 --ratio 0:1 >/dev/null 2>&1; then
@@ -66,7 +76,7 @@ fi
 "$bench_bin" -q -p "$port" --ratio 1:0 --key-pattern sequential -n 100000 -r 100000 -d 32 \
     -c 50 -P 16 >/dev/null
 
-echo "tool,protocol,round,pipeline,rps,p50_ms,p99_ms,client_cpu_us_per_request" > "$csv"
+echo "tool,protocol,mode,round,pipeline,rps,p50_ms,p99_ms,client_cpu_us_per_request" > "$csv"
 cpu_file="$(mktemp)"
 
 client_cpu_us() { # CPU seconds (user + system) of the last client, per request, in microseconds
@@ -79,21 +89,39 @@ run_redis_benchmark() { # pipeline round
         2>/dev/null | grep '^"GET"')"
     # "GET","rps","avg","min","p50","p95","p99","max"
     echo "$line" | tr -d '"' | awk -F, -v round="$2" -v p="$1" -v cpu="$(client_cpu_us)" \
-        '{ printf "redis-benchmark,resp,%s,%s,%s,%s,%s,%s\n", round, p, $2, $5, $7, cpu }' >> "$csv"
+        '{ printf "redis-benchmark,resp,batch,%s,%s,%s,%s,%s,%s\n", round, p, $2, $5, $7, cpu }' >> "$csv"
 }
 
-run_piccolo_bench() { # protocol pipeline round
-    local result
+run_piccolo_bench() { # protocol mode pipeline round
+    local result batch=""
+    case "$1/$2" in
+        resp/batch) batch="--batch" ;;
+        resp/batch-threads) batch="--batch --threads 50" ;;
+    esac
     result="$(/usr/bin/time -f "%U %S" -o "$cpu_file" "$bench_bin" -q -p "$port" --protocol "$1" \
-        -n "$requests" -r 100000 -d 32 -c 50 -P "$2" --ratio 0:1 --json)"
+        -n "$requests" -r 100000 -d 32 -c 50 -P "$3" --ratio 0:1 $batch --json)"
     echo "$result" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 assert r["errors"] == 0, r
 l = r["latency_us"]
-print("piccolo-bench,%s,%s,%s,%.2f,%.3f,%.3f,%s" % (sys.argv[1], sys.argv[3], sys.argv[2],
-      r["throughput_rps"], l["p50"] / 1000, l["p99"] / 1000, sys.argv[4]))' \
-        "$1" "$2" "$3" "$(client_cpu_us)" >> "$csv"
+print("piccolo-bench,%s,%s,%s,%s,%.2f,%.3f,%.3f,%s" % (sys.argv[1], sys.argv[2], sys.argv[4],
+      sys.argv[3], r["throughput_rps"], l["p50"] / 1000, l["p99"] / 1000, sys.argv[5]))' \
+        "$1" "$2" "$3" "$4" "$(client_cpu_us)" >> "$csv"
+}
+
+run_piccolo_variants() { # pipeline round
+    run_piccolo_bench resp topup "$1" "$2"
+    # With -P 1 both RESP modes send the same way.
+    [ "$1" -gt 1 ] && run_piccolo_bench resp batch "$1" "$2"
+    for protocol in $protocols; do
+        if [ "$protocol" = capnp ]; then
+            # The same shape as capnp (a thread per connection, batches), for capnp vs RESP.
+            run_piccolo_bench resp batch-threads "$1" "$2"
+            run_piccolo_bench capnp batch-threads "$1" "$2"
+        fi
+    done
+    return 0
 }
 
 for pipeline in 16 1; do
@@ -101,9 +129,9 @@ for pipeline in 16 1; do
         echo "pipeline $pipeline, round $round" >&2
         if [ $((round % 2)) -eq 1 ]; then
             run_redis_benchmark "$pipeline" "$round"
-            for protocol in $protocols; do run_piccolo_bench "$protocol" "$pipeline" "$round"; done
+            run_piccolo_variants "$pipeline" "$round"
         else
-            for protocol in $protocols; do run_piccolo_bench "$protocol" "$pipeline" "$round"; done
+            run_piccolo_variants "$pipeline" "$round"
             run_redis_benchmark "$pipeline" "$round"
         fi
     done
@@ -114,31 +142,38 @@ python3 - "$csv" "$md" "$requests" "$rounds" "$load_before" "$(cut -d' ' -f1-3 /
 import csv, statistics, sys, datetime
 rows = list(csv.DictReader(open(sys.argv[1])))
 requests, rounds = sys.argv[3], sys.argv[4]
-def med(tool, protocol, pipeline, field):
+def med(tool, protocol, mode, pipeline, field):
     values = [float(r[field]) for r in rows
-              if (r["tool"], r["protocol"], r["pipeline"]) == (tool, protocol, pipeline)]
+              if (r["tool"], r["protocol"], r["mode"], r["pipeline"])
+              == (tool, protocol, mode, pipeline)]
     return statistics.median(values) if values else None
 lines = [
     "# piccolo-bench against redis-benchmark (perf/bench-check.sh)", "",
     f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC. One release piccolo-server (default flags), "
     f"GET only, -n {requests} -r 100000 -d 32 -c 50, keyspace filled first (all hits); "
-    f"{rounds} rounds alternating which tool goes first; medians. Both tools single-threaded. "
+    f"{rounds} rounds alternating which tool goes first; medians. RESP: both tools one thread "
+    f"(piccolo-bench polls its 50 connections with mio); capnp: piccolo-bench runs a thread per "
+    f"connection (piccolo::client is blocking). Mode: topup = refill the pipeline after every "
+    f"read (memtier), batch = send the next P only when all P answers are in (redis-benchmark), "
+    f"batch-threads = batch with a thread per connection (what capnp mode does). "
     f"Load average before {sys.argv[5]}, after {sys.argv[6]} (2 cores).", "",
-    "| pipeline | tool | protocol | req/s | p50 ms | p99 ms | client CPU us/request | req/s vs redis-benchmark |",
-    "|---|---|---|---|---|---|---|---|",
+    "| pipeline | tool | protocol | mode | req/s | p50 ms | p99 ms | client CPU us/request | req/s vs redis-benchmark |",
+    "|---|---|---|---|---|---|---|---|---|",
 ]
 for pipeline in ["16", "1"]:
-    base = med("redis-benchmark", "resp", pipeline, "rps")
-    for tool, protocol in [("redis-benchmark", "resp"), ("piccolo-bench", "resp"),
-                           ("piccolo-bench", "capnp")]:
-        rps = med(tool, protocol, pipeline, "rps")
+    base = med("redis-benchmark", "resp", "batch", pipeline, "rps")
+    for tool, protocol, mode in [("redis-benchmark", "resp", "batch"),
+                                 ("piccolo-bench", "resp", "topup"),
+                                 ("piccolo-bench", "resp", "batch"),
+                                 ("piccolo-bench", "resp", "batch-threads"),
+                                 ("piccolo-bench", "capnp", "batch-threads")]:
+        rps = med(tool, protocol, mode, pipeline, "rps")
         if rps is None:
             continue
-        lines.append(f"| {pipeline} | {tool} | {protocol} | {rps:,.0f} | "
-                     f"{med(tool, protocol, pipeline, 'p50_ms'):.3f} | "
-                     f"{med(tool, protocol, pipeline, 'p99_ms'):.3f} | "
-                     f"{med(tool, protocol, pipeline, 'client_cpu_us_per_request'):.1f} | "
-                     f"{rps / base:.2f} |")
+        m = lambda field: med(tool, protocol, mode, pipeline, field)
+        lines.append(f"| {pipeline} | {tool} | {protocol} | {mode} | {rps:,.0f} | "
+                     f"{m('p50_ms'):.3f} | {m('p99_ms'):.3f} | "
+                     f"{m('client_cpu_us_per_request'):.1f} | {rps / base:.2f} |")
 text = "\n".join(lines) + "\n"
 open(sys.argv[2], "w").write(text)
 print(text)
