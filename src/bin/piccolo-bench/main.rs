@@ -17,7 +17,7 @@ mod workload;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use args::Protocol;
 use driver::Shared;
@@ -26,6 +26,8 @@ use workload::Values;
 
 /// How often the progress line is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// How often the main thread looks whether the drivers are done.
+const FINISH_CHECK_EVERY: Duration = Duration::from_millis(5);
 
 fn main() -> ExitCode {
     let config = match args::parse(std::env::args().skip(1)) {
@@ -69,10 +71,14 @@ fn main() -> ExitCode {
 
     let mut progress_line = (!config.quiet && std::io::stderr().is_terminal())
         .then(|| ProgressLine::new(config.warmup));
+    let mut next_draw = Instant::now() + PROGRESS_EVERY;
     while !handles.iter().all(|handle| handle.is_finished()) {
-        std::thread::sleep(PROGRESS_EVERY);
+        std::thread::sleep(FINISH_CHECK_EVERY);
         if let Some(line) = progress_line.as_mut() {
-            line.draw(&shared.progress);
+            if Instant::now() >= next_draw {
+                line.draw(&shared.progress);
+                next_draw += PROGRESS_EVERY;
+            }
         }
     }
     if let Some(line) = &progress_line {
