@@ -82,6 +82,50 @@ fn a_verified_run_sends_what_was_asked_and_checks_every_get() {
     assert!(result["throughput_rps"].as_f64().unwrap() > 0.0);
 }
 
+/// The server's `total_commands_processed`, read with INFO over `stream`.
+fn commands_processed(stream: &mut TcpStream) -> u64 {
+    stream.write_all(b"*1\r\n$4\r\nINFO\r\n").unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut header = String::new();
+    reader.read_line(&mut header).unwrap();
+    let len: usize = header.trim_end().trim_start_matches('$').parse().unwrap();
+    let mut body = vec![0; len + 2];
+    reader.read_exact(&mut body).unwrap();
+    let text = String::from_utf8(body).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .expect("INFO has total_commands_processed")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_server_counts_exactly_the_requests_the_bench_reports() {
+    let server = Server::start(&[]);
+    let mut stream = server.stream();
+    let first = commands_processed(&mut stream);
+    let second = commands_processed(&mut stream);
+    let per_info = second - first; // what one INFO adds to the count
+    let output = bench(&[
+        "-p",
+        &server.port(),
+        "-n",
+        "2345",
+        "-c",
+        "7",
+        "--threads",
+        "2",
+        "-P",
+        "5",
+        "--json",
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr_of(&output));
+    assert_eq!(json_of(&output)["requests"], 2345);
+    let after = commands_processed(&mut stream);
+    assert_eq!(after - second - per_info, 2345);
+}
+
 #[test]
 fn capnp_through_the_client_library_verifies_too() {
     let server = Server::start(&[]);
