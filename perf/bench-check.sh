@@ -3,10 +3,12 @@
 # from both tools (-t get -n N -r 100000 -d 32 -c 50, -P 16 and -P 1), alternating which goes
 # first, several rounds. Prints the medians and the piccolo-bench/redis-benchmark throughput
 # ratio, and (when piccolo-bench supports it) Cap'n Proto against RESP on the same server.
-# Writes perf/results/bench-check.md (table) and bench-check.csv (every run).
+# Writes perf/results/bench-check.md (table) and bench-check.csv (every run); with
+# --connections N other than 50, bench-check-cN.md and .csv.
 #
 #   perf/bench-check.sh                 # 3 rounds of -n 300000
 #   perf/bench-check.sh --rounds 5 --requests 1000000
+#   perf/bench-check.sh --connections 2 # -c 2 (and --threads 2 for the thread-per-connection rows)
 #   perf/bench-check.sh --quick         # 1 round of -n 50000: a smoke test
 #   nice -n -10 perf/bench-check.sh     # on a shared machine: server and clients ahead of others
 #
@@ -22,12 +24,14 @@ cd "$root"
 
 rounds=3
 requests=300000
+connections=50
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
         --requests) requests="$2"; shift 2 ;;
+        --connections) connections="$2"; shift 2 ;;
         --quick) rounds=1; requests=50000; shift ;;
-        -h|--help) sed -n 2,17p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,19p "$0"; exit 0 ;;
         *) echo "bench-check.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -43,8 +47,10 @@ server_bin="$root/target/release/piccolo-server"
 bench_bin="$root/target/release/piccolo-bench"
 out_dir="$root/perf/results"
 mkdir -p "$out_dir"
-csv="$out_dir/bench-check.csv"
-md="$out_dir/bench-check.md"
+suffix=""
+[ "$connections" != 50 ] && suffix="-c$connections"
+csv="$out_dir/bench-check$suffix.csv"
+md="$out_dir/bench-check$suffix.md"
 server_pid=""
 server_log="$(mktemp)"
 cleanup() {
@@ -86,7 +92,7 @@ client_cpu_us() { # CPU seconds (user + system) of the last client, per request,
 
 run_redis_benchmark() { # pipeline round
     local line
-    line="$(/usr/bin/time -f "%U %S" -o "$cpu_file" redis-benchmark -p "$port" -t get -n "$requests" -r 100000 -d 32 -c 50 -P "$1" --csv \
+    line="$(/usr/bin/time -f "%U %S" -o "$cpu_file" redis-benchmark -p "$port" -t get -n "$requests" -r 100000 -d 32 -c "$connections" -P "$1" --csv \
         2>/dev/null | grep '^"GET"')"
     # "GET","rps","avg","min","p50","p95","p99","max"
     echo "$line" | tr -d '"' | awk -F, -v round="$2" -v p="$1" -v cpu="$(client_cpu_us)" \
@@ -97,10 +103,10 @@ run_piccolo_bench() { # protocol mode pipeline round
     local result batch=""
     case "$1/$2" in
         resp/batch) batch="--batch" ;;
-        resp/batch-threads) batch="--batch --threads 50" ;;
+        resp/batch-threads) batch="--batch --threads $connections" ;;
     esac
     result="$(/usr/bin/time -f "%U %S" -o "$cpu_file" "$bench_bin" -q -p "$port" --protocol "$1" \
-        -n "$requests" -r 100000 -d 32 -c 50 -P "$3" --ratio 0:1 $batch --json)"
+        -n "$requests" -r 100000 -d 32 -c "$connections" -P "$3" --ratio 0:1 $batch --json)"
     echo "$result" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
@@ -139,7 +145,7 @@ for pipeline in 16 1; do
 done
 
 rm -f "$cpu_file"
-python3 - "$csv" "$md" "$requests" "$rounds" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
+python3 - "$csv" "$md" "$requests" "$rounds" "$connections" "$load_before" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import csv, statistics, sys, datetime
 rows = list(csv.DictReader(open(sys.argv[1])))
 requests, rounds = sys.argv[3], sys.argv[4]
@@ -151,13 +157,13 @@ def med(tool, protocol, mode, pipeline, field):
 lines = [
     "# piccolo-bench against redis-benchmark (perf/bench-check.sh)", "",
     f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC. One release piccolo-server (default flags), "
-    f"GET only, -n {requests} -r 100000 -d 32 -c 50, keyspace filled first (all hits); "
+    f"GET only, -n {requests} -r 100000 -d 32 -c {sys.argv[5]}, keyspace filled first (all hits); "
     f"{rounds} rounds alternating which tool goes first; medians. RESP: both tools one thread "
-    f"(piccolo-bench polls its 50 connections with mio); capnp: piccolo-bench runs a thread per "
+    f"(piccolo-bench polls its connections with mio); capnp: piccolo-bench runs a thread per "
     f"connection (piccolo::client is blocking). Mode: topup = refill the pipeline after every "
     f"read (memtier), batch = send the next P only when all P answers are in (redis-benchmark), "
     f"batch-threads = batch with a thread per connection (what capnp mode does). "
-    f"Load average before {sys.argv[5]}, after {sys.argv[6]} (2 cores).", "",
+    f"Load average before {sys.argv[6]}, after {sys.argv[7]} (2 cores).", "",
     "| pipeline | tool | protocol | mode | req/s | p50 ms | p99 ms | client CPU us/request | client cores busy | req/s vs redis-benchmark |",
     "|---|---|---|---|---|---|---|---|---|---|",
 ]
