@@ -80,6 +80,15 @@ fn a_verified_run_sends_what_was_asked_and_checks_every_get() {
     let max = latency["max"].as_f64().unwrap();
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{latency}");
     assert!(result["throughput_rps"].as_f64().unwrap() > 0.0);
+    // The generator's own cost: some CPU was spent, and no more than its threads could.
+    let client = &result["client"];
+    assert!(client["cpu_s"].as_f64().unwrap() > 0.0, "{client}");
+    assert!(
+        client["cpu_us_per_request"].as_f64().unwrap() > 0.0,
+        "{client}"
+    );
+    let cores_busy = client["cores_busy"].as_f64().unwrap();
+    assert!((0.0..=2.0 + 0.5).contains(&cores_busy), "{client}");
 }
 
 /// The server's `total_commands_processed`, read with INFO over `stream`.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use args::Protocol;
 use driver::Shared;
-use report::{Progress, ProgressLine, Stats};
+use report::{ClientCost, Progress, ProgressLine, Stats};
 use workload::Values;
 
 /// How often the progress line is redrawn.
@@ -68,6 +68,8 @@ fn main() -> ExitCode {
         })
         .collect();
     barrier.wait();
+    let cpu_at_start = report::process_cpu_time();
+    let started = Instant::now();
 
     let mut progress_line = (!config.quiet && std::io::stderr().is_terminal())
         .then(|| ProgressLine::new(config.warmup));
@@ -94,15 +96,24 @@ fn main() -> ExitCode {
             Err(_) => setup_errors.push("a driver thread panicked".into()),
         }
     }
+    // After the joins, which make the drivers' counts visible here.
+    let cost = ClientCost {
+        cpu: report::process_cpu_time().saturating_sub(cpu_at_start),
+        wall: started.elapsed(),
+        replies: shared
+            .progress
+            .replies
+            .load(std::sync::atomic::Ordering::Relaxed),
+    };
     if let Some(error) = setup_errors.first() {
         eprintln!("piccolo-bench: {error}");
         return ExitCode::FAILURE;
     }
 
     if config.json {
-        println!("{}", report::json(config, &stats));
+        println!("{}", report::json(config, &stats, &cost));
     } else {
-        report::print_human(config, &stats);
+        report::print_human(config, &stats, &cost);
     }
     for message in &stats.messages {
         eprintln!("piccolo-bench: {message}");

@@ -175,12 +175,55 @@ impl ProgressLine {
     }
 }
 
+/// CPU time (user + system) this process has used so far, from `getrusage(RUSAGE_SELF)`.
+pub fn process_cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` points to writable memory the size of a `rusage`, which `getrusage` fills;
+    // RUSAGE_SELF is a valid `who`.
+    let result = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    if result != 0 {
+        return Duration::ZERO;
+    }
+    // SAFETY: `getrusage` returned 0, so it wrote the whole struct (and it was zeroed before).
+    let usage = unsafe { usage.assume_init() };
+    let micros = |time: libc::timeval| time.tv_sec as u64 * 1_000_000 + time.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// What the load generator itself cost: CPU per reply (warmup included) and cores kept busy
+/// over the run. Cores busy near `--threads` means the generator, not the server, set the pace.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCost {
+    pub cpu: Duration,
+    pub wall: Duration,
+    pub replies: u64,
+}
+
+impl ClientCost {
+    pub fn cpu_us_per_request(&self) -> f64 {
+        if self.replies == 0 {
+            0.0
+        } else {
+            self.cpu.as_secs_f64() * 1e6 / self.replies as f64
+        }
+    }
+
+    pub fn cores_busy(&self) -> f64 {
+        let wall = self.wall.as_secs_f64();
+        if wall > 0.0 {
+            self.cpu.as_secs_f64() / wall
+        } else {
+            0.0
+        }
+    }
+}
+
 fn latency_us(stats: &Stats, quantile: f64) -> f64 {
     stats.latency_ns.value_at_quantile(quantile) as f64 / 1000.0
 }
 
 /// The summary for people.
-pub fn print_human(config: &Config, stats: &Stats) {
+pub fn print_human(config: &Config, stats: &Stats, cost: &ClientCost) {
     let stop = match config.stop {
         Stop::Requests(count) => format!("{count} requests"),
         Stop::Duration(time) => format!("{:.1} s", time.as_secs_f64()),
@@ -225,6 +268,12 @@ pub fn print_human(config: &Config, stats: &Stats) {
         stats.latency_ns.mean() / 1000.0
     );
     println!(
+        "client      {:.2} us CPU per request, {:.2} cores busy (of {} threads)",
+        cost.cpu_us_per_request(),
+        cost.cores_busy(),
+        config.threads
+    );
+    println!(
         "errors      {} (failed connections: {})",
         stats.errors, stats.failed_connections
     );
@@ -237,7 +286,7 @@ pub fn print_human(config: &Config, stats: &Stats) {
 }
 
 /// The result as one JSON object (the perf scripts read this).
-pub fn json(config: &Config, stats: &Stats) -> serde_json::Value {
+pub fn json(config: &Config, stats: &Stats, cost: &ClientCost) -> serde_json::Value {
     let (requests_asked, duration_asked_s) = match config.stop {
         Stop::Requests(count) => (Some(count), None),
         Stop::Duration(time) => (None, Some(time.as_secs_f64())),
@@ -274,6 +323,11 @@ pub fn json(config: &Config, stats: &Stats) -> serde_json::Value {
             "p99_9": latency_us(stats, 0.999),
             "max": stats.latency_ns.max() as f64 / 1000.0,
             "mean": stats.latency_ns.mean() / 1000.0,
+        },
+        "client": {
+            "cpu_s": cost.cpu.as_secs_f64(),
+            "cpu_us_per_request": cost.cpu_us_per_request(),
+            "cores_busy": cost.cores_busy(),
         },
         "verify": if config.verify {
             serde_json::json!({
