@@ -1,8 +1,11 @@
-//! One OS thread per `--threads`, each driving its share of the connections with a mio poll
-//! (non-blocking sockets, edge-triggered): 50 connections on 2 threads need no 50 threads.
+//! What a connection sends ([`Source`]) and how an answer is counted and checked ([`record`]),
+//! for both protocols; and the RESP side: one OS thread per `--threads`, each driving its share
+//! of the connections with a mio poll (non-blocking sockets, edge-triggered): 50 connections on
+//! 2 threads need no 50 threads.
 //!
 //! Each connection keeps up to `--pipeline` requests in flight. After its replies are read it
-//! tops the pipeline up again and writes the new requests in one `write`. A request's latency
+//! tops the pipeline up again (with `--batch`: only once all are in) and writes the new requests
+//! in one `write`. A request's latency
 //! runs from just before it is encoded (one clock read per batch) to just after the read that
 //! completed its reply (one clock read per `read`).
 //!
@@ -444,7 +447,7 @@ pub fn connection_failed(
     ));
 }
 
-pub fn quote(answer: Option<&[u8]>) -> String {
+fn quote(answer: Option<&[u8]>) -> String {
     match answer {
         None => "nil".into(),
         Some(bytes) => {
