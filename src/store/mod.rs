@@ -64,7 +64,16 @@ pub struct Config {
     /// number go back to the system at once; the spares go back on [`Shard::flush`] and
     /// [`Shard::release_spare_segments`].
     pub spare_segments: usize,
+    /// A segment whose start falls this many bytes of log behind the end of the log is cleaned
+    /// whatever its utilisation. This keeps every live record inside the window a scan cursor
+    /// can name (4 TiB behind the end); at most [`MAX_CLEANER_AGE_BYTES`] (2 TiB, the default).
+    /// Tests lower it.
+    pub cleaner_max_age_bytes: u64,
 }
+
+/// Upper bound (and default) of [`Config::cleaner_max_age_bytes`]: half the 4 TiB window of log
+/// a scan cursor can name.
+pub const MAX_CLEANER_AGE_BYTES: u64 = 2 << 40;
 
 /// 512 MiB: Redis's `proto-max-bulk-len` default.
 pub const MAX_VALUE_BYTES: usize = 512 * 1024 * 1024;
@@ -83,6 +92,7 @@ impl Default for Config {
             cleaner_garbage_percent: 20,
             cleaner_min_garbage_bytes: 2 * segment_bytes,
             spare_segments: 2,
+            cleaner_max_age_bytes: MAX_CLEANER_AGE_BYTES,
         }
     }
 }
