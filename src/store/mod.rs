@@ -28,6 +28,7 @@ mod glob;
 mod hash;
 mod record;
 mod shard;
+mod table;
 
 #[cfg(test)]
 mod tests;
@@ -196,6 +197,8 @@ pub struct CleanReport {
     pub bytes_moved: usize,
     /// Segments given back to the allocator.
     pub segments_freed: usize,
+    /// Records of the log walked to move table entries to a new table (while one migrates).
+    pub table_records_walked: usize,
 }
 
 /// Memory use of a shard, for INFO and metrics.
@@ -251,8 +254,14 @@ pub struct WorkCounters {
     pub segments_freed: u64,
     /// Bytes the cleaner moved.
     pub cleaner_bytes_moved: u64,
-    /// Keys the table can hold before it grows (a change means it grew or shrank).
+    /// Keys the table can hold before it grows (a change means it grew or shrank); while a
+    /// migration runs, the two tables together.
     pub table_capacity: usize,
+    /// Table migrations started (each one replaces the table by a larger or a clean one and
+    /// moves the entries across in steps; see DESIGN.md, store, "Incremental resizing").
+    pub table_migrations: u64,
+    /// Whether a table migration is running.
+    pub table_migrating: bool,
 }
 
 /// Why an operation was refused. Nothing was changed when one of these is returned.

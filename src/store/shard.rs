@@ -1,10 +1,9 @@
 //! [`Shard`]: the table, the operations, expiry, scan and the cleaner. Safe code only; record
 //! bytes are reached through `arena.rs` and read through `record.rs`.
 
-use hashbrown::HashTable;
-
 use super::arena::{Arena, Handle, Part};
 use super::record::{self, Header};
+use super::table::{MIGRATE_STEP_RECORDS, Table};
 use super::{
     Appended, CleanReport, Condition, Config, Counter, Expiry, MAX_CLEANER_AGE_BYTES,
     MAX_SEGMENT_BYTES, MemoryStats, SetOptions, SetOutcome, StoreError, Value, WorkCounters,
@@ -54,7 +53,7 @@ const DEBUG_FREE_CHECK_MAX_KEYS: usize = 50_000;
 /// debug builds), and `now_ms`, the caller's clock, where expiry matters. Writes return the new
 /// version: a per-shard counter that only grows, so no two writes ever get the same version.
 pub struct Shard {
-    table: HashTable<Handle>,
+    table: Table,
     arena: Arena,
     config: Config,
     /// The last version given to a write; the next write gets `version + 1`.
@@ -228,7 +227,7 @@ impl Shard {
         assert!(config.max_key_bytes <= u32::MAX as usize / 2);
         assert!(config.cleaner_max_age_bytes <= MAX_CLEANER_AGE_BYTES);
         Shard {
-            table: HashTable::with_capacity(keys),
+            table: Table::with_capacity(keys),
             arena: Arena::new(
                 config.segment_bytes,
                 config.large_record_bytes,
@@ -280,13 +279,11 @@ impl Shard {
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<Handle> {
         let arena = &self.arena;
-        self.table
-            .find(hash, |&handle| {
-                let tail = arena.tail(handle);
-                let header = record::decode(tail);
-                header.key_len == key.len() && record::key(tail, &header) == key
-            })
-            .copied()
+        self.table.find(hash, |&handle| {
+            let tail = arena.tail(handle);
+            let header = record::decode(tail);
+            header.key_len == key.len() && record::key(tail, &header) == key
+        })
     }
 
     /// Find a key that has not expired; an expired one is removed on the way (lazy expiry).
@@ -318,13 +315,10 @@ impl Shard {
     /// Take a record out of the table and mark it dead. Its bytes stay readable until the
     /// cleaner frees its segment (which needs `&mut self`).
     fn remove(&mut self, hash: u64, handle: Handle, header: &Header) {
-        match self.table.find_entry(hash, |&h| h == handle) {
-            Ok(entry) => {
-                entry.remove();
-            }
-            Err(_) => unreachable!("a live record is in the table"),
-        }
+        let removed = self.table.remove(hash, handle);
+        assert!(removed, "a live record is in the table");
         self.kill(handle, header);
+        self.table.migrate_step(&self.arena, MIGRATE_STEP_RECORDS);
     }
 
     /// Mark a record dead and take it out of the live counts.
@@ -390,10 +384,9 @@ impl Shard {
         let expiry_field = expiry_ms != 0;
         let size = record::record_bytes(key_len, value_len, expiry_field);
         if existing.is_none() {
-            let arena = &self.arena;
             self.table
-                .try_reserve(1, |&h| hash_of(arena, h))
-                .map_err(|_| StoreError::OutOfMemory)?;
+                .reserve_one(&self.arena)
+                .map_err(|()| StoreError::OutOfMemory)?;
         }
         let mut header = [0u8; record::MAX_HEADER_BYTES];
         let header_len = record::encode_header(
@@ -416,17 +409,14 @@ impl Shard {
             Some((old, old_header)) => {
                 let slot = self
                     .table
-                    .find_mut(hash, |&h| h == old)
+                    .slot_of(hash, old)
                     .expect("a live record is in the table");
                 *slot = handle;
                 self.kill(old, &old_header);
             }
-            None => {
-                let arena = &self.arena;
-                self.table
-                    .insert_unique(hash, handle, |&h| hash_of(arena, h));
-            }
+            None => self.table.insert(&self.arena, hash, handle),
         }
+        self.table.migrate_step(&self.arena, MIGRATE_STEP_RECORDS);
         Ok(handle)
     }
 
@@ -769,7 +759,7 @@ impl Shard {
     /// Remove every key (FLUSHALL) and give all memory back, spares included. Versions keep
     /// counting.
     pub fn flush(&mut self) {
-        self.table = HashTable::new();
+        self.table.clear();
         self.arena.clear();
         self.live_bytes = 0;
         self.used_bytes = 0;
@@ -957,6 +947,10 @@ impl Shard {
     /// empty, or garbage exceeds
     /// both `cleaner_garbage_percent` of the segment memory and `cleaner_min_garbage_bytes`.
     pub fn needs_cleaning(&self) -> bool {
+        self.table.is_migrating() || self.needs_garbage_cleaning()
+    }
+
+    fn needs_garbage_cleaning(&self) -> bool {
         let garbage = self.garbage_bytes();
         self.cleaning.is_some()
             || self.empty_large_segments > 0
@@ -1011,8 +1005,14 @@ impl Shard {
     /// segment once it holds no live record. Does nothing unless [`Shard::needs_cleaning`].
     pub fn clean_step(&mut self, max_bytes: usize) -> CleanReport {
         let mut report = CleanReport::default();
+        if self.table.is_migrating() {
+            // Idle work for the table too: about one record walked per 64 bytes of budget.
+            report.table_records_walked = self
+                .table
+                .migrate_step(&self.arena, (max_bytes / 64).max(MIGRATE_STEP_RECORDS));
+        }
         if self.cleaning.is_none() {
-            if !self.needs_cleaning() {
+            if !self.needs_garbage_cleaning() {
                 return report;
             }
             match self.pick_victim() {
@@ -1068,7 +1068,7 @@ impl Shard {
         self.admit(copy, size, header.expiry_ms);
         let slot = self
             .table
-            .find_mut(hash, |&h| h == handle)
+            .slot_of(hash, handle)
             .expect("a live record is in the table");
         *slot = copy;
         self.kill(handle, header);
@@ -1104,6 +1104,8 @@ impl Shard {
             segments_freed: self.cleaner_segments_freed,
             cleaner_bytes_moved: self.cleaner_bytes_moved,
             table_capacity: self.table.capacity(),
+            table_migrations: self.table.migrations(),
+            table_migrating: self.table.is_migrating(),
         }
     }
 
@@ -1180,6 +1182,7 @@ impl Shard {
         for &handle in self.table.iter() {
             assert!(!self.header(handle).is_dead());
         }
+        self.table.check(|handle| hash_of(&self.arena, handle));
     }
 }
 
