@@ -420,6 +420,43 @@ impl Shard {
         Ok(handle)
     }
 
+    /// Store `value` with `expiry_ms` and `version` for `key` (SET, INCR): in place when the
+    /// `existing` record has a value of the same length and room for the deadline (no
+    /// allocation, no garbage), else as a new record. The caller stores `version` in
+    /// `self.version` once this succeeds.
+    fn write_value(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+        expiry_ms: u64,
+        version: u64,
+        existing: Option<(Handle, Header)>,
+    ) -> Result<(), StoreError> {
+        // (No let chains: the workspace's minimum Rust is 1.85.)
+        let in_place = existing.filter(|(_, header)| {
+            header.value_len == value.len() && (header.has_expiry_field() || expiry_ms == 0)
+        });
+        if let Some((handle, header)) = in_place {
+            let tail = self.arena.tail_mut(handle);
+            record::value_mut(tail, &header).copy_from_slice(value);
+            record::set_version(tail, version);
+            if header.has_expiry_field() {
+                self.set_deadline_in_place(handle, &header, expiry_ms);
+            }
+            return Ok(());
+        }
+        self.write_record(
+            hash,
+            Part::Bytes(key),
+            &[Part::Bytes(value)],
+            expiry_ms,
+            version,
+            existing,
+        )
+        .map(|_| ())
+    }
+
     fn check_len(len: usize, max: usize) -> Result<(), StoreError> {
         if len > max {
             Err(StoreError::TooLarge { len, max })
@@ -515,34 +552,8 @@ impl Shard {
                 old,
             });
         }
-        // (No let chains: the workspace's minimum Rust is 1.85.)
-        let in_place = existing.filter(|(_, header)| {
-            header.value_len == value.len() && (header.has_expiry_field() || expiry_ms == 0)
-        });
-        if let Some((handle, header)) = in_place {
-            // Same size: overwrite in place, no allocation, no garbage.
-            let version = self.next_version();
-            let tail = self.arena.tail_mut(handle);
-            record::value_mut(tail, &header).copy_from_slice(value);
-            record::set_version(tail, version);
-            if header.has_expiry_field() {
-                self.set_deadline_in_place(handle, &header, expiry_ms);
-            }
-            return Ok(SetOutcome {
-                stored: true,
-                version,
-                old,
-            });
-        }
         let version = self.peek_version();
-        self.write_record(
-            hash,
-            Part::Bytes(key),
-            &[Part::Bytes(value)],
-            expiry_ms,
-            version,
-            existing,
-        )?;
+        self.write_value(hash, key, value, expiry_ms, version, existing)?;
         self.version = version;
         Ok(SetOutcome {
             stored: true,
@@ -600,23 +611,7 @@ impl Shard {
         let mut buffer = [0u8; 20];
         let digits = format_i64(value, &mut buffer);
         let version = self.peek_version();
-        match existing {
-            Some((handle, header)) if header.value_len == digits.len() => {
-                let tail = self.arena.tail_mut(handle);
-                record::value_mut(tail, &header).copy_from_slice(digits);
-                record::set_version(tail, version);
-            }
-            _ => {
-                self.write_record(
-                    hash,
-                    Part::Bytes(key),
-                    &[Part::Bytes(digits)],
-                    expiry_ms,
-                    version,
-                    existing,
-                )?;
-            }
-        }
+        self.write_value(hash, key, digits, expiry_ms, version, existing)?;
         self.version = version;
         Ok(Counter { value, version })
     }
