@@ -4,8 +4,10 @@
 //!
 //! 1. The caller computes `hash = hash_key(key)` once ([`hash_key`], `hash.rs`); the reactor will
 //!    do it while parsing. Every [`Shard`] operation takes that hash and the key bytes.
-//! 2. The [`Shard`] (`shard.rs`) looks the key up in a `hashbrown::HashTable` of 8-byte handles.
-//!    A handle names a record by (segment slot, position); comparing keys reads the record.
+//! 2. The [`Shard`] (`shard.rs`) looks the key up in its table (`table.rs`: a
+//!    `hashbrown::HashTable` of 4-byte handles that grows by migrating entries in small steps,
+//!    never all at once). A handle names a record by (segment slot, position); comparing keys
+//!    reads the record.
 //! 3. Records (`record.rs`) are value, key and a header of 11 to 25 bytes (lengths, version,
 //!    optional deadline, flags), packed with no padding. A write of the same size overwrites in
 //!    place; any other write appends a new record and marks the old one dead.
@@ -18,7 +20,9 @@
 //! 6. Time is a number the caller passes (`now_ms`). Expired keys vanish when touched, and
 //!    [`Shard::expire_step`] removes them in bounded steps when the worker is idle.
 //! 7. [`Shard::scan`] walks the log in order with a cursor; since records only ever move forward
-//!    in the log, a key present for the whole scan is returned at least once.
+//!    in the log, a key present for the whole scan is returned at least once, and since each call
+//!    first catches up with what was appended since the previous one, every scan finishes in a
+//!    bounded number of calls.
 //!
 //! The store knows nothing of protocols, sockets, threads or clocks. `docs/DESIGN.md` explains
 //! the choices and the measurements behind them.

@@ -1001,10 +1001,11 @@ impl Shard {
     pub fn clean_step(&mut self, max_bytes: usize) -> CleanReport {
         let mut report = CleanReport::default();
         if self.table.is_migrating() {
-            // Idle work for the table too: about one record walked per 64 bytes of budget.
+            // Idle work for the table too: one record walked per 256 bytes of budget (32 for
+            // the usual 8 KiB), at least a write's step.
             report.table_records_walked = self
                 .table
-                .migrate_step(&self.arena, (max_bytes / 64).max(MIGRATE_STEP_RECORDS));
+                .migrate_step(&self.arena, (max_bytes / 256).max(MIGRATE_STEP_RECORDS));
         }
         if self.cleaning.is_none() {
             if !self.needs_garbage_cleaning() {
