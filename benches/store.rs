@@ -780,7 +780,7 @@ fn peak_rss_bytes() -> usize {
 /// timed by the wall clock; the table grows through every doubling on the way.
 fn growth(options: &Options) {
     let inserts = 10_000_000u64;
-    println!("== growth: {inserts} inserts from empty, 32-byte values, wall time of each");
+    println!("== growth: {inserts} inserts from empty, 32-byte values, wall and CPU time of each");
     let overhead = probe_overhead();
     let mut shard = Shard::new(config(options));
     let value = [b'g'; 32];
@@ -791,18 +791,29 @@ fn growth(options: &Options) {
     let mut peak_shard = 0usize;
     let rss_before = rss_bytes();
     let started = Instant::now();
+    let mut cpu = Histogram::new();
+    let (mut over_cpu, mut over_unpreempted) = (0u64, 0u64);
     for i in 0..inserts {
         key_of(i, &mut key);
         let hash = hash_key(&key);
         let capacity_before = shard.work_counters().table_capacity;
+        let usage_before = thread_usage();
+        let cpu_before = thread_cpu_ns();
         let begin = Instant::now();
         shard
             .set(hash, &key, &value, SetOptions::default(), 0)
             .expect("set");
         let ns = (begin.elapsed().as_nanos() as u64).saturating_sub(overhead.wall_ns);
+        let cpu_ns = (thread_cpu_ns() - cpu_before).saturating_sub(overhead.cpu_ns);
         wall.record(ns);
+        cpu.record(cpu_ns);
+        over_cpu += u64::from(cpu_ns > SLOW_NS);
         if ns > SLOW_NS {
             over += 1;
+            let usage_after = thread_usage();
+            let preempted = usage_after.involuntary_switches > usage_before.involuntary_switches
+                || usage_after.voluntary_switches > usage_before.voluntary_switches;
+            over_unpreempted += u64::from(!preempted);
             let capacity_after = shard.work_counters().table_capacity;
             slow.push((ns, i, capacity_before, capacity_after));
         }
@@ -832,7 +843,18 @@ fn growth(options: &Options) {
         us(wall.quantile_ns(0.9999)),
         us(wall.max_ns)
     );
-    println!("  inserts over 100 us: {over}");
+    println!(
+        "  thread CPU p50 / p99 / p99.9 / p99.99: {:.2} / {:.2} / {:.2} / {:.2} us; max {:.1} us",
+        us(cpu.quantile_ns(0.5)),
+        us(cpu.quantile_ns(0.99)),
+        us(cpu.quantile_ns(0.999)),
+        us(cpu.quantile_ns(0.9999)),
+        us(cpu.max_ns)
+    );
+    println!(
+        "  inserts over 100 us: {over} by wall time ({over_unpreempted} of them with no context \
+         switch), {over_cpu} by thread CPU time"
+    );
     slow.sort_by_key(|s| std::cmp::Reverse(s.0));
     for &(ns, i, before, after) in slow.iter().take(10) {
         println!(
