@@ -5,6 +5,7 @@
 //! cargo bench --bench store -- memory           # (a) 1M keys key:0..key:999999, 32-byte values
 //! cargo bench --bench store -- churn            # (b) 1M live keys, 20M overwrites of 16..512 B
 //! cargo bench --bench store -- ops              # (c) ns per get/set/delete at 1K, 1M, 10M keys
+//! cargo bench --bench store -- growth           # (d) 10M inserts from empty, time of each
 //! cargo bench --bench store -- churn seg=256     # segment size in KiB (default 1024)
 //! cargo bench --bench store -- churn writes=2000000 step=8192 garbage=10
 //! cargo bench --bench store -- churn spare=0     # freed segments kept for reuse (default 2)
@@ -138,7 +139,12 @@ fn parse_options() -> Options {
         }
     }
     if options.parts.is_empty() {
-        options.parts = vec!["memory".into(), "churn".into(), "ops".into()];
+        options.parts = vec![
+            "memory".into(),
+            "churn".into(),
+            "ops".into(),
+            "growth".into(),
+        ];
     }
     options
 }
@@ -620,6 +626,31 @@ fn ops(options: &Options) {
             "  hash_key of a 5..7-byte key: {:.1} ns",
             begin.elapsed().as_nanos() as f64 / 1e6
         );
+        for len in [10usize, 100] {
+            let keys: Vec<Vec<u8>> = (0..1000u64)
+                .map(|i| {
+                    let mut key = format!("key:{i}:").into_bytes();
+                    key.resize(len, b'x');
+                    key
+                })
+                .collect();
+            let mut runs = Vec::new();
+            for _ in 0..5 {
+                let begin = Instant::now();
+                let mut sum = 0u64;
+                for _ in 0..1000 {
+                    for key in &keys {
+                        sum = sum.wrapping_add(hash_key(black_box(key)));
+                    }
+                }
+                black_box(sum);
+                runs.push(begin.elapsed().as_nanos() as f64 / 1e6);
+            }
+            println!(
+                "  hash_key of a {len}-byte key: {:.1} ns (median of 5 runs of 1M)",
+                median(&mut runs)
+            );
+        }
     }
     for &n in &[1_000u64, 1_000_000, 10_000_000] {
         let mut shard = Shard::with_capacity(config(options), 0);
@@ -727,6 +758,122 @@ fn ops(options: &Options) {
     }
 }
 
+// ----- (d) growth: inserts from empty -----------------------------------------------------------
+
+/// The process's peak resident memory so far (`VmHWM` in `/proc/self/status`), in bytes.
+fn peak_rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// 10,000,000 new keys into an empty shard (no capacity reserved), 32-byte values, each insert
+/// timed by the wall clock; the table grows through every doubling on the way.
+fn growth(options: &Options) {
+    let inserts = 10_000_000u64;
+    println!("== growth: {inserts} inserts from empty, 32-byte values, wall and CPU time of each");
+    let overhead = probe_overhead();
+    let mut shard = Shard::new(config(options));
+    let value = [b'g'; 32];
+    let mut key = Vec::new();
+    let mut wall = Histogram::new();
+    let mut slow = Vec::new();
+    let mut over = 0u64;
+    let mut peak_shard = 0usize;
+    let rss_before = rss_bytes();
+    let started = Instant::now();
+    let mut cpu = Histogram::new();
+    let (mut over_cpu, mut over_unpreempted) = (0u64, 0u64);
+    for i in 0..inserts {
+        key_of(i, &mut key);
+        let hash = hash_key(&key);
+        let capacity_before = shard.work_counters().table_capacity;
+        let usage_before = thread_usage();
+        let cpu_before = thread_cpu_ns();
+        let begin = Instant::now();
+        shard
+            .set(hash, &key, &value, SetOptions::default(), 0)
+            .expect("set");
+        let ns = (begin.elapsed().as_nanos() as u64).saturating_sub(overhead.wall_ns);
+        let cpu_ns = (thread_cpu_ns() - cpu_before).saturating_sub(overhead.cpu_ns);
+        wall.record(ns);
+        cpu.record(cpu_ns);
+        over_cpu += u64::from(cpu_ns > SLOW_NS);
+        if ns > SLOW_NS {
+            over += 1;
+            let usage_after = thread_usage();
+            let preempted = usage_after.involuntary_switches > usage_before.involuntary_switches
+                || usage_after.voluntary_switches > usage_before.voluntary_switches;
+            over_unpreempted += u64::from(!preempted);
+            let capacity_after = shard.work_counters().table_capacity;
+            slow.push((ns, i, capacity_before, capacity_after));
+        }
+        if i % 65_536 == 0 {
+            peak_shard = peak_shard.max(shard.memory().total_bytes());
+        }
+    }
+    let elapsed = started.elapsed();
+    peak_shard = peak_shard.max(shard.memory().total_bytes());
+    for i in (0..inserts).step_by(997) {
+        key_of(i, &mut key);
+        assert_eq!(
+            shard.get(hash_key(&key), &key, 0).expect("inserted").bytes,
+            value
+        );
+    }
+    assert_eq!(shard.len(), inserts as usize);
+    let us = |ns: u64| ns as f64 / 1000.0;
+    println!(
+        "  {:.2} s, mean {:.0} ns per insert; wall p50 / p99 / p99.9 / p99.99: \
+         {:.2} / {:.2} / {:.2} / {:.2} us; max {:.1} us",
+        elapsed.as_secs_f64(),
+        elapsed.as_nanos() as f64 / inserts as f64,
+        us(wall.quantile_ns(0.5)),
+        us(wall.quantile_ns(0.99)),
+        us(wall.quantile_ns(0.999)),
+        us(wall.quantile_ns(0.9999)),
+        us(wall.max_ns)
+    );
+    println!(
+        "  thread CPU p50 / p99 / p99.9 / p99.99: {:.2} / {:.2} / {:.2} / {:.2} us; max {:.1} us",
+        us(cpu.quantile_ns(0.5)),
+        us(cpu.quantile_ns(0.99)),
+        us(cpu.quantile_ns(0.999)),
+        us(cpu.quantile_ns(0.9999)),
+        us(cpu.max_ns)
+    );
+    println!(
+        "  inserts over 100 us: {over} by wall time ({over_unpreempted} of them with no context \
+         switch), {over_cpu} by thread CPU time"
+    );
+    slow.sort_by_key(|s| std::cmp::Reverse(s.0));
+    for &(ns, i, before, after) in slow.iter().take(10) {
+        println!(
+            "    insert {i}: {:.1} us, table capacity {before} -> {after}",
+            us(ns)
+        );
+    }
+    let stats = shard.memory();
+    println!(
+        "  shard memory: peak {:.0} MiB, final {:.0} MiB (table {:.0} MiB); process peak RSS \
+         {:.0} MiB (RSS before {:.0} MiB)",
+        mib(peak_shard),
+        mib(stats.total_bytes()),
+        mib(stats.table_bytes),
+        mib(peak_rss_bytes()),
+        mib(rss_before)
+    );
+}
+
 fn main() {
     let options = parse_options();
     for part in options.parts.clone() {
@@ -734,7 +881,8 @@ fn main() {
             "memory" => memory(&options),
             "churn" => churn(&options),
             "ops" => ops(&options),
-            other => eprintln!("unknown part {other}: use memory, churn or ops"),
+            "growth" => growth(&options),
+            other => eprintln!("unknown part {other}: use memory, churn, ops or growth"),
         }
     }
 }

@@ -76,6 +76,46 @@ fn get_same_size_overwrite_and_delete_do_not_allocate() {
     assert!(shard.is_empty());
 }
 
+/// The same while the table is migrating (both tables are looked up, deletes move entries
+/// across): still no allocation. Only an insert may allocate (a new table, a new segment).
+#[test]
+fn no_allocation_while_the_table_migrates() {
+    let mut shard = Shard::new(Config::default());
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    while keys.len() < 10_000 || !shard.work_counters().table_migrating {
+        let key = format!("key:{}", keys.len()).into_bytes();
+        shard
+            .set(hash_key(&key), &key, &[b'a'; 32], SetOptions::default(), 0)
+            .unwrap();
+        keys.push(key);
+        assert!(keys.len() < 1_000_000, "no migration started");
+    }
+    let migrations = shard.work_counters().table_migrations;
+    let before = allocations();
+    let mut total = 0usize;
+    for key in &keys {
+        total += shard.get(hash_key(key), key, 0).unwrap().bytes.len();
+    }
+    assert!(shard.work_counters().table_migrating, "gets do not migrate");
+    for key in &keys {
+        shard
+            .set(hash_key(key), key, &[b'b'; 32], SetOptions::default(), 0)
+            .unwrap();
+    }
+    for key in &keys {
+        assert!(shard.delete(hash_key(key), key, 0));
+    }
+    let after = allocations();
+    assert_eq!(total, keys.len() * 32);
+    assert_eq!(
+        after - before,
+        0,
+        "the hot path allocated during a migration"
+    );
+    assert_eq!(shard.work_counters().table_migrations, migrations);
+    assert!(shard.is_empty());
+}
+
 #[test]
 fn a_value_over_the_limit_is_refused_before_any_allocation() {
     let config = Config {

@@ -20,9 +20,9 @@
 //! previous record's start and learns the size of the record below it.
 //!
 //! [`Arena`] keeps the segments in slots (a `Vec<Option<Segment>>`; a handle stores the slot
-//! index), gives each segment a log sequence number, and knows which segment is the *head* (the
-//! one that receives new records). Records larger than `large_record_bytes` get a segment of their
-//! own.
+//! index), gives each segment a stretch of the virtual log (its `base`), and knows which segment
+//! is the *head* (the one that receives new records). Records larger than `large_record_bytes`
+//! get a segment of their own.
 //!
 //! Safety argument, in one place: a segment hands out slices over `[top - used, top)` only; every
 //! byte in that range was written by [`Segment::push`] when it was allocated, the memory is owned
@@ -100,8 +100,10 @@ pub(crate) struct Segment {
     used: usize,
     /// Bytes requested from the global allocator for this segment (chunk plus bumpalo footer).
     footprint_bytes: usize,
-    /// Position in the log: segments are visited in `seq` order by scan and active expiry.
-    pub(crate) seq: u64,
+    /// Where the segment starts in the *virtual log*: a byte offset that only grows. Each new
+    /// segment takes `[base, base + capacity)` of it, so a record's virtual offset
+    /// (`base + position`) orders the log; scan and active expiry walk segments in `base` order.
+    pub(crate) base: u64,
     /// Bytes of live (not dead) records in this segment, headers included.
     pub(crate) live_bytes: usize,
     /// Number of live records in this segment.
@@ -123,7 +125,7 @@ unsafe impl Send for Segment {}
 impl Segment {
     /// A segment with room for at least `capacity` bytes (and at most `max_capacity`), or `None`
     /// if the allocator refuses.
-    fn new(capacity: usize, max_capacity: usize, seq: u64, large: bool) -> Option<Segment> {
+    fn new(capacity: usize, max_capacity: usize, base: u64, large: bool) -> Option<Segment> {
         let bump = Bump::try_with_capacity(capacity).ok()?;
         // One chunk only: a record must never be split, and the handle names one chunk.
         bump.set_allocation_limit(Some(bump.allocated_bytes()));
@@ -148,7 +150,7 @@ impl Segment {
             capacity: chunk_capacity.min(max_capacity),
             used: 0,
             footprint_bytes,
-            seq,
+            base,
             live_bytes: 0,
             live_records: 0,
             volatile_records: 0,
@@ -158,7 +160,7 @@ impl Segment {
     }
 
     /// Empty the segment for reuse as a new head: same chunk, same top, nothing allocated.
-    fn reset(&mut self, seq: u64) {
+    fn reset(&mut self, base: u64) {
         debug_assert!(!self.large);
         self.bump.reset();
         // SAFETY: as in `new`: the iterator lives only for this statement and nothing is
@@ -169,7 +171,7 @@ impl Segment {
         // `reset` keeps the last (here the only) chunk, so records start at the same top.
         assert_eq!(top, Some(self.top.as_ptr()), "reset keeps the chunk");
         self.used = 0;
-        self.seq = seq;
+        self.base = base;
         self.live_bytes = 0;
         self.live_records = 0;
         self.volatile_records = 0;
@@ -256,12 +258,13 @@ impl Segment {
 pub(crate) struct Arena {
     slots: Vec<Option<Segment>>,
     free_slots: Vec<u32>,
-    /// Log order: sequence number to slot. Segments are visited in this order by scan and
-    /// active expiry; a record only ever moves to a higher (sequence, position).
-    by_seq: BTreeMap<u64, u32>,
+    /// Log order: virtual base offset to slot. Segments are visited in this order by scan and
+    /// active expiry; a record only ever moves to a higher virtual offset (`base + position`).
+    by_base: BTreeMap<u64, u32>,
     /// The slot that receives new small records.
     head: Option<u32>,
-    next_seq: u64,
+    /// The virtual offset the next segment starts at (the sum of all capacities handed out).
+    next_base: u64,
     segment_bytes: usize,
     large_record_bytes: usize,
     /// Bits of a handle that hold the position (in `RECORD_ALIGN` units); the rest hold the slot.
@@ -293,9 +296,9 @@ impl Arena {
         Arena {
             slots: Vec::new(),
             free_slots: Vec::new(),
-            by_seq: BTreeMap::new(),
+            by_base: BTreeMap::new(),
             head: None,
-            next_seq: 1,
+            next_base: 0,
             segment_bytes,
             large_record_bytes,
             offset_bits,
@@ -420,14 +423,14 @@ impl Arena {
         }
         let segment = match self.spares.pop() {
             Some(mut spare) => {
-                spare.reset(self.next_seq);
+                spare.reset(self.next_base);
                 spare
             }
             None => {
                 let segment = Segment::new(
                     self.segment_bytes,
                     self.max_segment_capacity(),
-                    self.next_seq,
+                    self.next_base,
                     false,
                 )?;
                 self.segments_allocated += 1;
@@ -437,30 +440,31 @@ impl Arena {
         if let Some(old) = self.head.take() {
             self.segment_mut(old).sealed_version = version_now;
         }
-        self.next_seq += 1;
+        self.next_base += segment.capacity().next_multiple_of(RECORD_ALIGN) as u64;
         let slot = self.install(segment);
         self.head = Some(slot);
         Some(slot)
     }
 
-    /// A segment for one large record. It takes the next sequence number, and the head (if any)
-    /// is renumbered after it so that records written later are always later in the log.
+    /// A segment for one large record. It takes the next stretch of the virtual log, and the
+    /// head (if any) is moved after it (a new base; its records move forward in the log) so
+    /// that records written later are always later in the log.
     fn open_large(&mut self, size: usize, version_now: u64) -> Option<u32> {
         if !self.has_free_slot() {
             return None;
         }
-        let mut segment = Segment::new(size, usize::MAX, self.next_seq, true)?;
+        let mut segment = Segment::new(size, usize::MAX, self.next_base, true)?;
         self.segments_allocated += 1;
         segment.sealed_version = version_now;
-        self.next_seq += 1;
+        self.next_base += segment.capacity().next_multiple_of(RECORD_ALIGN) as u64;
         let slot = self.install(segment);
         if let Some(head) = self.head {
-            let old_seq = self.segment(head).seq;
-            self.by_seq.remove(&old_seq);
-            let new_seq = self.next_seq;
-            self.next_seq += 1;
-            self.segment_mut(head).seq = new_seq;
-            self.by_seq.insert(new_seq, head);
+            let old_base = self.segment(head).base;
+            self.by_base.remove(&old_base);
+            let new_base = self.next_base;
+            self.next_base += self.segment(head).capacity().next_multiple_of(RECORD_ALIGN) as u64;
+            self.segment_mut(head).base = new_base;
+            self.by_base.insert(new_base, head);
         }
         Some(slot)
     }
@@ -472,7 +476,7 @@ impl Arena {
     fn install(&mut self, segment: Segment) -> u32 {
         debug_assert!(self.has_free_slot());
         self.segments_opened += 1;
-        let seq = segment.seq;
+        let base = segment.base;
         self.footprint_bytes += segment.footprint_bytes;
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -484,7 +488,7 @@ impl Arena {
                 u32::try_from(self.slots.len() - 1).expect("slots fit the handle")
             }
         };
-        self.by_seq.insert(seq, slot);
+        self.by_base.insert(base, slot);
         slot
     }
 
@@ -502,7 +506,7 @@ impl Arena {
         if self.head == Some(slot) {
             self.head = None;
         }
-        self.by_seq.remove(&segment.seq);
+        self.by_base.remove(&segment.base);
         self.footprint_bytes -= segment.footprint_bytes;
         self.free_slots.push(slot);
         if !segment.large && self.spares.len() < self.spare_limit {
@@ -521,14 +525,14 @@ impl Arena {
         released
     }
 
-    /// Drop every segment, spares included. Sequence numbers keep counting, so old scan
-    /// cursors stay harmless.
+    /// Drop every segment, spares included. The virtual log keeps growing (bases are never
+    /// reused), so old scan cursors stay harmless.
     pub(crate) fn clear(&mut self) {
-        self.segments_released += self.by_seq.len() as u64;
+        self.segments_released += self.by_base.len() as u64;
         self.release_spares();
         self.slots.clear();
         self.free_slots.clear();
-        self.by_seq.clear();
+        self.by_base.clear();
         self.head = None;
         self.footprint_bytes = 0;
     }
@@ -537,9 +541,35 @@ impl Arena {
         self.head
     }
 
-    /// The first segment at or after `seq` in log order: `(seq, slot)`.
-    pub(crate) fn segment_at_or_after(&self, seq: u64) -> Option<(u64, u32)> {
-        self.by_seq.range(seq..).next().map(|(&s, &slot)| (s, slot))
+    /// The segment holding a record at virtual offset `offset` or, if none does (the offset is
+    /// in a freed segment or past a segment's used part), the first segment after it in log
+    /// order: `(base, slot)`. `None` past the end of the log.
+    pub(crate) fn segment_for(&self, offset: u64) -> Option<(u64, u32)> {
+        if let Some((&base, &slot)) = self.by_base.range(..=offset).next_back() {
+            if offset - base < self.segment(slot).used() as u64 {
+                return Some((base, slot));
+            }
+        }
+        self.by_base
+            .range(offset.saturating_add(1)..)
+            .next()
+            .map(|(&base, &slot)| (base, slot))
+    }
+
+    /// The virtual offset of the end of the log (just past the last record of the last
+    /// segment), or where the next segment would start if there is none.
+    pub(crate) fn end_offset(&self) -> u64 {
+        match self.by_base.last_key_value() {
+            Some((&base, &slot)) => base + self.segment(slot).used() as u64,
+            None => self.next_base,
+        }
+    }
+
+    /// The oldest segment in log order: `(base, slot)`.
+    pub(crate) fn first_segment(&self) -> Option<(u64, u32)> {
+        self.by_base
+            .first_key_value()
+            .map(|(&base, &slot)| (base, slot))
     }
 
     /// Live segments as `(slot, segment)`.
@@ -551,7 +581,7 @@ impl Arena {
     }
 
     pub(crate) fn segment_count(&self) -> usize {
-        self.by_seq.len()
+        self.by_base.len()
     }
 
     pub(crate) fn segments_opened(&self) -> u64 {
@@ -579,7 +609,7 @@ impl Arena {
     pub(crate) fn index_bytes(&self) -> usize {
         self.slots.capacity() * size_of::<Option<Segment>>()
             + self.free_slots.capacity() * 4
-            + self.by_seq.len() * 2 * 16
+            + self.by_base.len() * 2 * 16
     }
 
     /// The handle of a record at `position` of `slot` (used by log walkers).

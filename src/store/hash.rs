@@ -9,14 +9,62 @@
 //! 64-bit words, high half XOR low half), which moves every input bit into both halves of the
 //! result; hashbrown takes its bucket index from the low bits and its 7-bit tag from the top bits,
 //! so both ends must be good. The length is mixed in first, so `"a"` and `"a\0"` differ. Short
-//! tails are read with overlapping loads instead of a byte loop. It is deterministic (no per-process
-//! seed): fine for a cache behind a trusted network, not resistant to deliberate collision
-//! attacks (HashDoS). A keyed seed would need the shard to know the seed too; see the design notes.
+//! tails are read with overlapping loads instead of a byte loop.
+//!
+//! **Keyed.** The starting state is a per-process random seed, drawn once at the first call from
+//! `getrandom(2)` (or, should that fail, from the clock, a stack and a heap address and the
+//! process id) and kept in a static, so the reactor and every shard of a process hash alike
+//! (they must: the reactor hashes, the shards look up and re-hash). A client that does not know
+//! the seed cannot precompute keys that collide in the table (HashDoS); a seed differs between
+//! runs, so hash values must never be stored or compared across processes. Like foldhash and
+//! aHash's fallback, this is a keyed mixer, not a cryptographic function.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const MULTIPLIER_A: u64 = 0x9e37_79b9_7f4a_7c15; // 2^64 / golden ratio, odd
 const MULTIPLIER_B: u64 = 0xc2b2_ae3d_27d4_eb4f; // odd, high bit set, bits well spread
 const MULTIPLIER_C: u64 = 0x1656_67b1_9e37_79f9; // odd, bits well spread
-const SEED: u64 = 0x2d35_8dcc_aa6c_78a5;
+/// The per-process seed; 0 until the first hash (a drawn seed is never 0).
+static SEED: AtomicU64 = AtomicU64::new(0);
+
+#[inline(always)]
+fn seed() -> u64 {
+    // Relaxed is enough: the seed is the only data behind this word, and a thread that sees 0
+    // takes the slow path, which agrees with every other thread through the compare-exchange.
+    match SEED.load(Ordering::Relaxed) {
+        0 => init_seed(),
+        seed => seed,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn init_seed() -> u64 {
+    let drawn = random_u64() | 1;
+    match SEED.compare_exchange(0, drawn, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => drawn,
+        Err(first) => first,
+    }
+}
+
+/// 64 random bits from the kernel, or a mix of what varies between runs if it refuses.
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: `bytes` is valid for writes of its 8 bytes for the duration of the call.
+    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if filled == bytes.len() as isize {
+        return u64::from_le_bytes(bytes);
+    }
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    let stack = std::ptr::addr_of!(bytes) as u64;
+    let heap = Box::new(0u8);
+    let heap = std::ptr::addr_of!(*heap) as u64;
+    let pid = u64::from(std::process::id());
+    folded_multiply(time ^ MULTIPLIER_A, stack ^ MULTIPLIER_B)
+        ^ folded_multiply(heap ^ MULTIPLIER_C, pid ^ MULTIPLIER_A)
+}
 
 #[inline(always)]
 fn folded_multiply(x: u64, y: u64) -> u64 {
@@ -35,13 +83,14 @@ fn read_u32(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// Hash a key the way every caller of the store must: the `hash` argument of every [`Shard`]
-/// operation is `hash_key(key)`.
+/// operation is `hash_key(key)`. Keyed with a per-process random seed (see the module notes):
+/// the same key hashes alike on every thread of a process, differently in another process.
 ///
 /// [`Shard`]: super::Shard
 #[inline]
 pub fn hash_key(key: &[u8]) -> u64 {
     let len = key.len();
-    let mut state = SEED ^ folded_multiply(len as u64 ^ MULTIPLIER_C, MULTIPLIER_A);
+    let mut state = seed() ^ folded_multiply(len as u64 ^ MULTIPLIER_C, MULTIPLIER_A);
     let mut rest = key;
     while rest.len() > 16 {
         let low = read_u64(rest, 0);
@@ -78,6 +127,22 @@ mod tests {
         assert_ne!(hash_key(b"a"), hash_key(b"a\0"));
         assert_ne!(hash_key(b""), hash_key(b"\0"));
         assert_ne!(hash_key(b"ab"), hash_key(b"ba"));
+    }
+
+    #[test]
+    fn every_thread_uses_the_same_seed() {
+        let here: Vec<u64> = (0..100)
+            .map(|i| hash_key(format!("k{i}").as_bytes()))
+            .collect();
+        let there = std::thread::spawn(|| {
+            (0..100)
+                .map(|i| hash_key(format!("k{i}").as_bytes()))
+                .collect::<Vec<u64>>()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(here, there);
+        assert_ne!(super::seed(), 0);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //!
 //! 1. The caller computes `hash = hash_key(key)` once ([`hash_key`], `hash.rs`); the reactor will
 //!    do it while parsing. Every [`Shard`] operation takes that hash and the key bytes.
-//! 2. The [`Shard`] (`shard.rs`) looks the key up in a `hashbrown::HashTable` of 8-byte handles.
-//!    A handle names a record by (segment slot, position); comparing keys reads the record.
+//! 2. The [`Shard`] (`shard.rs`) looks the key up in its table (`table.rs`: a
+//!    `hashbrown::HashTable` of 4-byte handles that grows by migrating entries in small steps,
+//!    never all at once). A handle names a record by (segment slot, position); comparing keys
+//!    reads the record.
 //! 3. Records (`record.rs`) are value, key and a header of 11 to 25 bytes (lengths, version,
 //!    optional deadline, flags), packed with no padding. A write of the same size overwrites in
 //!    place; any other write appends a new record and marks the old one dead.
@@ -18,7 +20,9 @@
 //! 6. Time is a number the caller passes (`now_ms`). Expired keys vanish when touched, and
 //!    [`Shard::expire_step`] removes them in bounded steps when the worker is idle.
 //! 7. [`Shard::scan`] walks the log in order with a cursor; since records only ever move forward
-//!    in the log, a key present for the whole scan is returned at least once.
+//!    in the log, a key present for the whole scan is returned at least once, and since each call
+//!    first catches up with what was appended since the previous one, every scan finishes in a
+//!    bounded number of calls.
 //!
 //! The store knows nothing of protocols, sockets, threads or clocks. `docs/DESIGN.md` explains
 //! the choices and the measurements behind them.
@@ -28,6 +32,7 @@ mod glob;
 mod hash;
 mod record;
 mod shard;
+mod table;
 
 #[cfg(test)]
 mod tests;
@@ -64,7 +69,16 @@ pub struct Config {
     /// number go back to the system at once; the spares go back on [`Shard::flush`] and
     /// [`Shard::release_spare_segments`].
     pub spare_segments: usize,
+    /// A segment whose start falls this many bytes of log behind the end of the log is cleaned
+    /// whatever its utilisation. This keeps every live record inside the window a scan cursor
+    /// can name (4 TiB behind the end); at most [`MAX_CLEANER_AGE_BYTES`] (2 TiB, the default).
+    /// Tests lower it.
+    pub cleaner_max_age_bytes: u64,
 }
+
+/// Upper bound (and default) of [`Config::cleaner_max_age_bytes`]: half the 4 TiB window of log
+/// a scan cursor can name.
+pub const MAX_CLEANER_AGE_BYTES: u64 = 2 << 40;
 
 /// 512 MiB: Redis's `proto-max-bulk-len` default.
 pub const MAX_VALUE_BYTES: usize = 512 * 1024 * 1024;
@@ -83,6 +97,7 @@ impl Default for Config {
             cleaner_garbage_percent: 20,
             cleaner_min_garbage_bytes: 2 * segment_bytes,
             spare_segments: 2,
+            cleaner_max_age_bytes: MAX_CLEANER_AGE_BYTES,
         }
     }
 }
@@ -186,6 +201,8 @@ pub struct CleanReport {
     pub bytes_moved: usize,
     /// Segments given back to the allocator.
     pub segments_freed: usize,
+    /// Records of the log walked to move table entries to a new table (while one migrates).
+    pub table_records_walked: usize,
 }
 
 /// Memory use of a shard, for INFO and metrics.
@@ -241,8 +258,14 @@ pub struct WorkCounters {
     pub segments_freed: u64,
     /// Bytes the cleaner moved.
     pub cleaner_bytes_moved: u64,
-    /// Keys the table can hold before it grows (a change means it grew or shrank).
+    /// Keys the table can hold before it grows (a change means it grew or shrank); while a
+    /// migration runs, the two tables together.
     pub table_capacity: usize,
+    /// Table migrations started (each one replaces the table by a larger or a clean one and
+    /// moves the entries across in steps; see DESIGN.md, store, "Incremental resizing").
+    pub table_migrations: u64,
+    /// Whether a table migration is running.
+    pub table_migrating: bool,
 }
 
 /// Why an operation was refused. Nothing was changed when one of these is returned.

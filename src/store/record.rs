@@ -178,6 +178,15 @@ fn version_word(version: u64, flags: u8) -> u64 {
 
 /// Decode the header of the record that ends at the end of `tail`.
 pub(crate) fn decode(tail: &[u8]) -> Header {
+    let header = decode_raw(tail);
+    debug_assert!(
+        header.record_bytes() <= tail.len(),
+        "record runs past its segment"
+    );
+    header
+}
+
+fn decode_raw(tail: &[u8]) -> Header {
     let end = tail.len();
     let word = read_u64(&tail[end - VERSION_FLAGS_BYTES..end]);
     let flags = (word >> 56) as u8;
@@ -194,16 +203,40 @@ pub(crate) fn decode(tail: &[u8]) -> Header {
     let value_width = width_of_code(flags >> VALUE_WIDTH_SHIFT);
     let value_len = read_le(&tail[at - value_width..at]);
     at -= value_width;
-    let header = Header {
+    Header {
         flags,
         version,
         expiry_ms,
         key_len,
         value_len,
         header_len: end - at,
-    };
-    debug_assert!(header.record_bytes() <= end, "record runs past its segment");
-    header
+    }
+}
+
+/// [`decode`] for bytes that may not end a record (a position taken from a client's scan
+/// cursor): `None` unless the header is well formed and the record fits in `tail`. Never panics.
+pub(crate) fn decode_checked(tail: &[u8]) -> Option<Header> {
+    let end = tail.len();
+    if end < VERSION_FLAGS_BYTES || end % RECORD_ALIGN != 0 {
+        return None;
+    }
+    let flags = tail[end - 1];
+    if flags >> 6 != 0
+        || (flags >> KEY_WIDTH_SHIFT) & 3 == 3
+        || (flags >> VALUE_WIDTH_SHIFT) & 3 == 3
+    {
+        return None;
+    }
+    let widths = VERSION_FLAGS_BYTES
+        + if flags & FLAG_EXPIRY != 0 { 8 } else { 0 }
+        + width_of_code(flags >> KEY_WIDTH_SHIFT)
+        + width_of_code(flags >> VALUE_WIDTH_SHIFT);
+    if widths > end {
+        return None;
+    }
+    let header = decode_raw(tail);
+    let bytes = (header.header_len as u64) + header.key_len as u64 + header.value_len as u64;
+    (bytes.next_multiple_of(RECORD_ALIGN as u64) <= end as u64).then_some(header)
 }
 
 pub(crate) fn key<'a>(tail: &'a [u8], header: &Header) -> &'a [u8] {

@@ -1,18 +1,40 @@
 //! [`Shard`]: the table, the operations, expiry, scan and the cleaner. Safe code only; record
 //! bytes are reached through `arena.rs` and read through `record.rs`.
 
-use hashbrown::HashTable;
-
 use super::arena::{Arena, Handle, Part};
 use super::record::{self, Header};
+use super::table::{MIGRATE_STEP_RECORDS, Table};
 use super::{
-    Appended, CleanReport, Condition, Config, Counter, Expiry, MAX_SEGMENT_BYTES, MemoryStats,
-    SetOptions, SetOutcome, StoreError, Value, WorkCounters, glob_match, hash_key,
+    Appended, CleanReport, Condition, Config, Counter, Expiry, MAX_CLEANER_AGE_BYTES,
+    MAX_SEGMENT_BYTES, MemoryStats, SetOptions, SetOutcome, StoreError, Value, WorkCounters,
+    glob_match, hash_key,
 };
 
-/// Scan cursors are `seq << POSITION_BITS | position`; positions of small segments fit.
-const POSITION_BITS: u32 = 24;
-const _: () = assert!(MAX_SEGMENT_BYTES + 64 * 1024 < 1 << POSITION_BITS);
+/// A scan cursor is `offset << CURSOR_LAG_BITS | lag`: `offset` is the virtual log offset where
+/// the next call resumes, in 4-byte units modulo 2^40 (it is read back as the nearest offset at
+/// or behind the end of the log, so it names any point up to 4 TiB behind the end), and `lag`
+/// is how far that offset was behind the end of the log when the call returned, rounded down
+/// (see [`encode_lag`]). 56 bits in all, so the server can multiply a cursor by its number of
+/// workers (up to 256) without overflow.
+const CURSOR_OFFSET_BITS: u32 = 40;
+const CURSOR_LAG_BITS: u32 = 16;
+/// Mantissa bits of the lag (a small floating-point number: 5-bit exponent, 11-bit mantissa,
+/// so it is exact below 8 KiB and otherwise at most 1/2048 below the true distance).
+const LAG_MANTISSA_BITS: u32 = 11;
+/// Bits of a shard's scan cursor: every cursor [`Shard::scan`] returns is below `2^56`.
+pub const SCAN_CURSOR_BITS: u32 = CURSOR_OFFSET_BITS + CURSOR_LAG_BITS;
+/// How far behind the end of the log a cursor can point: 4 TiB.
+const SCAN_WINDOW_BYTES: u64 = (RECORD_UNIT as u64) << CURSOR_OFFSET_BITS;
+const RECORD_UNIT: usize = record::RECORD_ALIGN;
+const _: () = assert!(SCAN_CURSOR_BITS <= 56);
+const _: () = assert!(MAX_CLEANER_AGE_BYTES <= SCAN_WINDOW_BYTES / 2);
+const _: () = assert!(MAX_SEGMENT_BYTES as u64 <= SCAN_WINDOW_BYTES / 1024);
+
+/// Most records one scan call visits while *chasing* (catching up with what was appended since
+/// the previous call) before its ordinary COUNT budget starts: 2^18 records, a few tens of
+/// milliseconds. A scan finishes in a bounded number of calls as long as fewer records than
+/// this are appended between two of its calls (see DESIGN.md, store, "Scan").
+pub const SCAN_CHASE_MAX_VISITS: usize = 1 << 18;
 
 /// A segment is worth cleaning only below this utilisation (live bytes / capacity), in percent.
 const MAX_VICTIM_UTILIZATION_PERCENT: usize = 90;
@@ -31,7 +53,7 @@ const DEBUG_FREE_CHECK_MAX_KEYS: usize = 50_000;
 /// debug builds), and `now_ms`, the caller's clock, where expiry matters. Writes return the new
 /// version: a per-shard counter that only grows, so no two writes ever get the same version.
 pub struct Shard {
-    table: HashTable<Handle>,
+    table: Table,
     arena: Arena,
     config: Config,
     /// The last version given to a write; the next write gets `version + 1`.
@@ -42,8 +64,8 @@ pub struct Shard {
     used_bytes: usize,
     /// The segment being cleaned and the position reached in it.
     cleaning: Option<(u32, usize)>,
-    /// Where active expiry resumes, as a scan cursor.
-    expire_cursor: u64,
+    /// Where active expiry resumes: a virtual log offset.
+    expire_offset: u64,
     /// Large segments whose record died: the cleaner frees them first, whatever the garbage
     /// ratio, since each holds a lot of memory.
     empty_large_segments: usize,
@@ -130,16 +152,50 @@ fn format_i64(value: i64, buffer: &mut [u8; 20]) -> &[u8] {
     &buffer[at..]
 }
 
-fn encode_cursor(seq: u64, position: usize) -> u64 {
-    debug_assert!(position < 1 << POSITION_BITS);
-    debug_assert!(seq < 1 << (64 - POSITION_BITS));
-    (seq << POSITION_BITS) | position as u64
+/// The lag field of a scan cursor: `bytes` (a distance in the log, a multiple of 4) rounded
+/// *down* to a 16-bit float of 4-byte units. Rounding down makes the next call over-estimate
+/// how much the log grew, which costs extra visits but never loses a key. Zero only for 0.
+fn encode_lag(bytes: u64) -> u64 {
+    const MANTISSA: u64 = (1 << LAG_MANTISSA_BITS) - 1;
+    let units = bytes / RECORD_UNIT as u64;
+    if units <= MANTISSA {
+        return units;
+    }
+    let shift = 63 - units.leading_zeros() - LAG_MANTISSA_BITS;
+    let exponent = shift as u64 + 1;
+    if exponent >= 1 << (CURSOR_LAG_BITS - LAG_MANTISSA_BITS) {
+        return (1 << CURSOR_LAG_BITS) - 1; // the largest value, still below `bytes`
+    }
+    (exponent << LAG_MANTISSA_BITS) | ((units >> shift) & MANTISSA)
 }
 
-fn decode_cursor(cursor: u64) -> (u64, usize) {
+/// The distance in bytes a lag field stands for (at most the distance that was encoded).
+fn decode_lag(field: u64) -> u64 {
+    const MANTISSA: u64 = (1 << LAG_MANTISSA_BITS) - 1;
+    let field = field & ((1 << CURSOR_LAG_BITS) - 1);
+    let (exponent, mantissa) = (field >> LAG_MANTISSA_BITS, field & MANTISSA);
+    let units = if exponent == 0 {
+        mantissa
+    } else {
+        ((1 << LAG_MANTISSA_BITS) | mantissa) << (exponent - 1)
+    };
+    units * RECORD_UNIT as u64
+}
+
+fn encode_scan_cursor(offset: u64, lag: u64) -> u64 {
+    let units = (offset / RECORD_UNIT as u64) & ((1 << CURSOR_OFFSET_BITS) - 1);
+    (units << CURSOR_LAG_BITS) | encode_lag(lag)
+}
+
+/// `(offset, lag)` of a scan cursor, with `end` the end of the log now. Any `u64` decodes to
+/// an offset at or behind `end`; only the low 56 bits are read.
+fn decode_scan_cursor(cursor: u64, end: u64) -> (u64, u64) {
+    let mask = (1 << CURSOR_OFFSET_BITS) - 1;
+    let units = (cursor >> CURSOR_LAG_BITS) & mask;
+    let behind = (end / RECORD_UNIT as u64).wrapping_sub(units) & mask;
     (
-        cursor >> POSITION_BITS,
-        (cursor & ((1 << POSITION_BITS) - 1)) as usize,
+        end.saturating_sub(behind * RECORD_UNIT as u64),
+        decode_lag(cursor),
     )
 }
 
@@ -169,8 +225,9 @@ impl Shard {
         assert!(config.cleaner_garbage_percent < 100);
         assert!(config.max_value_bytes <= u32::MAX as usize / 2);
         assert!(config.max_key_bytes <= u32::MAX as usize / 2);
+        assert!(config.cleaner_max_age_bytes <= MAX_CLEANER_AGE_BYTES);
         Shard {
-            table: HashTable::with_capacity(keys),
+            table: Table::with_capacity(keys),
             arena: Arena::new(
                 config.segment_bytes,
                 config.large_record_bytes,
@@ -181,7 +238,7 @@ impl Shard {
             live_bytes: 0,
             used_bytes: 0,
             cleaning: None,
-            expire_cursor: 0,
+            expire_offset: 0,
             empty_large_segments: 0,
             cleaner_records_moved: 0,
             cleaner_bytes_moved: 0,
@@ -222,13 +279,11 @@ impl Shard {
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<Handle> {
         let arena = &self.arena;
-        self.table
-            .find(hash, |&handle| {
-                let tail = arena.tail(handle);
-                let header = record::decode(tail);
-                header.key_len == key.len() && record::key(tail, &header) == key
-            })
-            .copied()
+        self.table.find(hash, |&handle| {
+            let tail = arena.tail(handle);
+            let header = record::decode(tail);
+            header.key_len == key.len() && record::key(tail, &header) == key
+        })
     }
 
     /// Find a key that has not expired; an expired one is removed on the way (lazy expiry).
@@ -260,13 +315,10 @@ impl Shard {
     /// Take a record out of the table and mark it dead. Its bytes stay readable until the
     /// cleaner frees its segment (which needs `&mut self`).
     fn remove(&mut self, hash: u64, handle: Handle, header: &Header) {
-        match self.table.find_entry(hash, |&h| h == handle) {
-            Ok(entry) => {
-                entry.remove();
-            }
-            Err(_) => unreachable!("a live record is in the table"),
-        }
+        let removed = self.table.remove(hash, handle);
+        assert!(removed, "a live record is in the table");
         self.kill(handle, header);
+        self.table.migrate_step(&self.arena, MIGRATE_STEP_RECORDS);
     }
 
     /// Mark a record dead and take it out of the live counts.
@@ -332,10 +384,9 @@ impl Shard {
         let expiry_field = expiry_ms != 0;
         let size = record::record_bytes(key_len, value_len, expiry_field);
         if existing.is_none() {
-            let arena = &self.arena;
             self.table
-                .try_reserve(1, |&h| hash_of(arena, h))
-                .map_err(|_| StoreError::OutOfMemory)?;
+                .reserve_one(&self.arena)
+                .map_err(|()| StoreError::OutOfMemory)?;
         }
         let mut header = [0u8; record::MAX_HEADER_BYTES];
         let header_len = record::encode_header(
@@ -358,18 +409,52 @@ impl Shard {
             Some((old, old_header)) => {
                 let slot = self
                     .table
-                    .find_mut(hash, |&h| h == old)
+                    .slot_of(hash, old)
                     .expect("a live record is in the table");
                 *slot = handle;
                 self.kill(old, &old_header);
             }
-            None => {
-                let arena = &self.arena;
-                self.table
-                    .insert_unique(hash, handle, |&h| hash_of(arena, h));
-            }
+            None => self.table.insert(&self.arena, hash, handle),
         }
+        self.table.migrate_step(&self.arena, MIGRATE_STEP_RECORDS);
         Ok(handle)
+    }
+
+    /// Store `value` with `expiry_ms` and `version` for `key` (SET, INCR): in place when the
+    /// `existing` record has a value of the same length and room for the deadline (no
+    /// allocation, no garbage), else as a new record. The caller stores `version` in
+    /// `self.version` once this succeeds.
+    fn write_value(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+        expiry_ms: u64,
+        version: u64,
+        existing: Option<(Handle, Header)>,
+    ) -> Result<(), StoreError> {
+        // (No let chains: the workspace's minimum Rust is 1.85.)
+        let in_place = existing.filter(|(_, header)| {
+            header.value_len == value.len() && (header.has_expiry_field() || expiry_ms == 0)
+        });
+        if let Some((handle, header)) = in_place {
+            let tail = self.arena.tail_mut(handle);
+            record::value_mut(tail, &header).copy_from_slice(value);
+            record::set_version(tail, version);
+            if header.has_expiry_field() {
+                self.set_deadline_in_place(handle, &header, expiry_ms);
+            }
+            return Ok(());
+        }
+        self.write_record(
+            hash,
+            Part::Bytes(key),
+            &[Part::Bytes(value)],
+            expiry_ms,
+            version,
+            existing,
+        )
+        .map(|_| ())
     }
 
     fn check_len(len: usize, max: usize) -> Result<(), StoreError> {
@@ -467,34 +552,8 @@ impl Shard {
                 old,
             });
         }
-        // (No let chains: the workspace's minimum Rust is 1.85.)
-        let in_place = existing.filter(|(_, header)| {
-            header.value_len == value.len() && (header.has_expiry_field() || expiry_ms == 0)
-        });
-        if let Some((handle, header)) = in_place {
-            // Same size: overwrite in place, no allocation, no garbage.
-            let version = self.next_version();
-            let tail = self.arena.tail_mut(handle);
-            record::value_mut(tail, &header).copy_from_slice(value);
-            record::set_version(tail, version);
-            if header.has_expiry_field() {
-                self.set_deadline_in_place(handle, &header, expiry_ms);
-            }
-            return Ok(SetOutcome {
-                stored: true,
-                version,
-                old,
-            });
-        }
         let version = self.peek_version();
-        self.write_record(
-            hash,
-            Part::Bytes(key),
-            &[Part::Bytes(value)],
-            expiry_ms,
-            version,
-            existing,
-        )?;
+        self.write_value(hash, key, value, expiry_ms, version, existing)?;
         self.version = version;
         Ok(SetOutcome {
             stored: true,
@@ -552,23 +611,7 @@ impl Shard {
         let mut buffer = [0u8; 20];
         let digits = format_i64(value, &mut buffer);
         let version = self.peek_version();
-        match existing {
-            Some((handle, header)) if header.value_len == digits.len() => {
-                let tail = self.arena.tail_mut(handle);
-                record::value_mut(tail, &header).copy_from_slice(digits);
-                record::set_version(tail, version);
-            }
-            _ => {
-                self.write_record(
-                    hash,
-                    Part::Bytes(key),
-                    &[Part::Bytes(digits)],
-                    expiry_ms,
-                    version,
-                    existing,
-                )?;
-            }
-        }
+        self.write_value(hash, key, digits, expiry_ms, version, existing)?;
         self.version = version;
         Ok(Counter { value, version })
     }
@@ -711,12 +754,12 @@ impl Shard {
     /// Remove every key (FLUSHALL) and give all memory back, spares included. Versions keep
     /// counting.
     pub fn flush(&mut self) {
-        self.table = HashTable::new();
+        self.table.clear();
         self.arena.clear();
         self.live_bytes = 0;
         self.used_bytes = 0;
         self.cleaning = None;
-        self.expire_cursor = 0;
+        self.expire_offset = 0;
         self.empty_large_segments = 0;
     }
 
@@ -748,13 +791,40 @@ impl Shard {
         (Visit::Live, size)
     }
 
+    /// Whether a record starts at `position` of `slot`, for a position that came from a client's
+    /// cursor and may be garbage. `Some(true)`: a live record the table points at (so a record
+    /// boundary); `Some(false)`: something that decodes as a dead record (cannot be confirmed;
+    /// the walk goes on unconfirmed); `None`: not a record.
+    fn check_record_at(&self, slot: u32, position: usize) -> Option<bool> {
+        let segment = self.arena.segment(slot);
+        if position % RECORD_UNIT != 0 || (segment.large && position != 0) {
+            return None;
+        }
+        let handle = self.arena.handle_at(slot, position);
+        let tail = self.arena.tail(handle);
+        let header = record::decode_checked(tail)?;
+        if header.is_dead() {
+            return Some(false);
+        }
+        let key = record::key(tail, &header);
+        self.table
+            .find(hash_key(key), |&h| h == handle)
+            .map(|_| true)
+    }
+
     /// Iterate keys (SCAN). Start with cursor 0; each call returns the cursor for the next call,
     /// and 0 when the iteration is complete. `count` bounds the live records looked at per call
     /// (the MATCH filter applies after, so a call may emit fewer, as in Redis); `pattern` is a
     /// Redis glob. Every key present from the start to the end of the iteration is emitted at
     /// least once, even while the table grows or the cleaner moves records: the cursor walks the
-    /// log in (segment sequence, position) order and records only ever move forward in it.
-    /// A key may be emitted more than once. Expired keys met on the way are removed.
+    /// log in virtual-offset order and records only ever move forward in it. A key may be
+    /// emitted more than once. Expired keys met on the way are removed.
+    ///
+    /// The iteration ends in a bounded number of calls whatever the write load: a call first
+    /// visits as many bytes of log as were appended since the previous call (over-estimated
+    /// from the lag the cursor carries, at most [`SCAN_CHASE_MAX_VISITS`] records), then its
+    /// ordinary budget. Every returned cursor is below `2^56`; any `u64` is accepted as a cursor
+    /// (a garbage one restarts somewhere in the log, never panics).
     pub fn scan(
         &mut self,
         cursor: u64,
@@ -764,69 +834,101 @@ impl Shard {
         mut emit: impl FnMut(&[u8]),
     ) -> u64 {
         let count = count.max(1);
-        let (mut seq, mut position) = decode_cursor(cursor);
-        let mut live_seen = 0;
-        let mut dead_seen = 0;
+        let end = self.arena.end_offset();
+        let (start, chase) = if cursor == 0 {
+            match self.arena.first_segment() {
+                Some((base, _)) => (base, 0),
+                None => return 0,
+            }
+        } else {
+            let (offset, lag) = decode_scan_cursor(cursor, end);
+            // The log grew by at least `(end - offset) - lag_then`; `lag` <= `lag_then`.
+            (offset, (end - offset).saturating_sub(lag))
+        };
+        let chase_until = start.saturating_add(chase);
+        let mut offset = start;
+        // A cursor from a client may name no record boundary; the walk is trusted once it is at
+        // a segment's start or has met a live record the table points at.
+        let mut trusted = cursor == 0;
+        let (mut chased, mut live_seen, mut dead_seen) = (0, 0, 0);
         loop {
-            let Some((found_seq, slot)) = self.arena.segment_at_or_after(seq) else {
+            let Some((base, slot)) = self.arena.segment_for(offset) else {
                 return 0;
             };
-            if found_seq != seq {
-                seq = found_seq;
-                position = 0;
+            if base >= offset {
+                offset = base;
+                trusted = true;
             }
-            if position >= self.arena.segment(slot).used() {
-                seq += 1;
-                position = 0;
-                dead_seen += 1;
-                continue;
+            let chasing = offset < chase_until && chased < SCAN_CHASE_MAX_VISITS;
+            if !chasing
+                && (live_seen >= count || dead_seen >= count.saturating_mul(DEAD_VISITS_PER_COUNT))
+            {
+                return encode_scan_cursor(offset, end - offset);
             }
-            if live_seen >= count || dead_seen >= count.saturating_mul(DEAD_VISITS_PER_COUNT) {
-                return encode_cursor(seq, position);
+            let position = (offset - base) as usize;
+            if !trusted {
+                match self.check_record_at(slot, position) {
+                    Some(true) => trusted = true,
+                    Some(false) => {}
+                    None => {
+                        // Not a record boundary: walk this segment again from its start.
+                        offset = base;
+                        continue;
+                    }
+                }
             }
             let (verdict, size) = self.visit(slot, position, now_ms, |key| {
                 if pattern.is_none_or(|p| glob_match(p, key)) {
                     emit(key);
                 }
             });
-            match verdict {
-                Visit::Live => live_seen += 1,
-                Visit::Dead | Visit::Expired => dead_seen += 1,
+            if chasing {
+                chased += 1;
+            } else {
+                match verdict {
+                    Visit::Live => live_seen += 1,
+                    Visit::Dead | Visit::Expired => dead_seen += 1,
+                }
             }
-            position += size;
+            offset += size as u64;
         }
+    }
+
+    /// Bytes of virtual log from the oldest segment to the end of the log (freed stretches in
+    /// between included): what bounds the number of calls a scan started now takes.
+    #[doc(hidden)]
+    pub fn log_span_bytes(&self) -> u64 {
+        self.arena
+            .first_segment()
+            .map_or(0, |(base, _)| self.arena.end_offset() - base)
     }
 
     /// Active expiry: look at up to `max_work` records (segments without any deadline are
     /// skipped at the cost of one unit) from where the last step stopped, and remove the
     /// expired ones. Returns how many keys were removed. Wraps around the log.
     pub fn expire_step(&mut self, now_ms: u64, max_work: usize) -> usize {
-        let (mut seq, mut position) = decode_cursor(self.expire_cursor);
+        let mut offset = self.expire_offset;
         let mut removed = 0;
         let mut work = 0;
         while work < max_work {
-            let Some((found_seq, slot)) = self.arena.segment_at_or_after(seq) else {
-                (seq, position) = (0, 0);
+            let Some((base, slot)) = self.arena.segment_for(offset) else {
+                offset = 0;
                 break;
             };
-            if found_seq != seq {
-                seq = found_seq;
-                position = 0;
-            }
+            offset = offset.max(base);
             work += 1;
             let segment = self.arena.segment(slot);
-            if segment.volatile_records == 0 || position >= segment.used() {
-                seq += 1;
-                position = 0;
+            if segment.volatile_records == 0 {
+                offset = base + segment.used() as u64;
                 continue;
             }
-            let (verdict, size) = self.visit(slot, position, now_ms, |_| {});
+            let (verdict, size) = self.visit(slot, (offset - base) as usize, now_ms, |_| {});
             if let Visit::Expired = verdict {
                 removed += 1;
             }
-            position += size;
+            offset += size as u64;
         }
-        self.expire_cursor = encode_cursor(seq, position);
+        self.expire_offset = offset;
         removed
     }
 
@@ -840,18 +942,35 @@ impl Shard {
     /// empty, or garbage exceeds
     /// both `cleaner_garbage_percent` of the segment memory and `cleaner_min_garbage_bytes`.
     pub fn needs_cleaning(&self) -> bool {
+        self.table.is_migrating() || self.needs_garbage_cleaning()
+    }
+
+    fn needs_garbage_cleaning(&self) -> bool {
         let garbage = self.garbage_bytes();
         self.cleaning.is_some()
             || self.empty_large_segments > 0
+            || self.too_old_segment().is_some()
             || (garbage > self.config.cleaner_min_garbage_bytes
                 && garbage * 100
                     > self.arena.footprint_bytes() * self.config.cleaner_garbage_percent)
+    }
+
+    /// The oldest segment, if it starts more than `cleaner_max_age_bytes` of log behind the end
+    /// (scan cursors name offsets at most 4 TiB behind the end; this keeps every live record
+    /// well inside that window).
+    fn too_old_segment(&self) -> Option<u32> {
+        let (base, slot) = self.arena.first_segment()?;
+        let age = self.arena.end_offset() - base;
+        (age > self.config.cleaner_max_age_bytes && Some(slot) != self.arena.head()).then_some(slot)
     }
 
     /// RAMCloud's cost-benefit choice: the segment that maximises `(1 - u) * age / (1 + u)`,
     /// `u` its utilisation and `age` how many versions ago it stopped receiving records. An
     /// empty segment wins at once. The head and segments above the utilisation cap are skipped.
     fn pick_victim(&self) -> Option<u32> {
+        if let Some(slot) = self.too_old_segment() {
+            return Some(slot);
+        }
         let head = self.arena.head();
         let mut best: Option<(f64, u32)> = None;
         for (slot, segment) in self.arena.segments() {
@@ -881,8 +1000,15 @@ impl Shard {
     /// segment once it holds no live record. Does nothing unless [`Shard::needs_cleaning`].
     pub fn clean_step(&mut self, max_bytes: usize) -> CleanReport {
         let mut report = CleanReport::default();
+        if self.table.is_migrating() {
+            // Idle work for the table too: one record walked per 256 bytes of budget (32 for
+            // the usual 8 KiB), at least a write's step.
+            report.table_records_walked = self
+                .table
+                .migrate_step(&self.arena, (max_bytes / 256).max(MIGRATE_STEP_RECORDS));
+        }
         if self.cleaning.is_none() {
-            if !self.needs_cleaning() {
+            if !self.needs_garbage_cleaning() {
                 return report;
             }
             match self.pick_victim() {
@@ -938,7 +1064,7 @@ impl Shard {
         self.admit(copy, size, header.expiry_ms);
         let slot = self
             .table
-            .find_mut(hash, |&h| h == handle)
+            .slot_of(hash, handle)
             .expect("a live record is in the table");
         *slot = copy;
         self.kill(handle, header);
@@ -974,6 +1100,8 @@ impl Shard {
             segments_freed: self.cleaner_segments_freed,
             cleaner_bytes_moved: self.cleaner_bytes_moved,
             table_capacity: self.table.capacity(),
+            table_migrations: self.table.migrations(),
+            table_migrating: self.table.is_migrating(),
         }
     }
 
@@ -1058,6 +1186,41 @@ impl Shard {
         assert_eq!(used_bytes, self.used_bytes);
         for &handle in self.table.iter() {
             assert!(!self.header(handle).is_dead());
+        }
+        self.table.check(|handle| hash_of(&self.arena, handle));
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn lag_rounds_down_by_at_most_one_part_in_2048() {
+        let mut bytes = 0u64;
+        while bytes < 1 << 44 {
+            let back = decode_lag(encode_lag(bytes));
+            assert!(back <= bytes, "{bytes} -> {back}");
+            assert!(bytes - back <= bytes / 2048 + 3, "{bytes} -> {back}");
+            assert_eq!(encode_lag(bytes) == 0, bytes < 4);
+            assert!(encode_lag(bytes) < 1 << CURSOR_LAG_BITS);
+            bytes = bytes * 9 / 8 + 4;
+        }
+        // Beyond the largest value (about 2^44, four times the window) the lag saturates.
+        assert!(decode_lag(encode_lag(u64::MAX)) >= 1 << 43);
+    }
+
+    #[test]
+    fn cursors_name_offsets_up_to_the_window_behind_the_end() {
+        for end in [0u64, 4, 1 << 20, 5 << 40, (1 << 50) + 12] {
+            for behind in [0u64, 4, 4096, SCAN_WINDOW_BYTES - 4] {
+                let Some(offset) = end.checked_sub(behind) else {
+                    continue;
+                };
+                let cursor = encode_scan_cursor(offset, behind);
+                assert!(cursor < 1 << SCAN_CURSOR_BITS);
+                assert_eq!(decode_scan_cursor(cursor, end).0, offset);
+            }
         }
     }
 }

@@ -21,6 +21,9 @@ fn small_config() -> Config {
         cleaner_garbage_percent: 0,
         cleaner_min_garbage_bytes: 0,
         spare_segments: 2,
+        // Low enough that the property test and the scan tests also see segments cleaned
+        // for their age (the default is 2 TiB).
+        cleaner_max_age_bytes: 256 * 1024,
     }
 }
 
@@ -521,6 +524,9 @@ enum Op {
     Ttl(usize),
     FullScan(usize, Option<Vec<u8>>),
     ScanStep(usize),
+    /// A scan call with a cursor a client made up: `(cursor, nudge, count)`. With `nudge` the
+    /// running scan's cursor plus `nudge` (so a position inside a record), else `cursor`.
+    ScanGarbage(u64, Option<u64>, usize),
     Flush,
     Clean(usize),
     ExpireStep(usize),
@@ -593,6 +599,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
             Just(Some(b"key:[2-5]".to_vec())),
         ]).prop_map(|(c, p)| Op::FullScan(c, p)),
         3 => (1usize..4).prop_map(Op::ScanStep),
+        1 => (any::<u64>(), proptest::option::of(1u64..200_000), 1usize..4)
+            .prop_map(|(c, n, k)| Op::ScanGarbage(c, n, k)),
         1 => Just(Op::Flush),
         4 => (1usize..3000).prop_map(Op::Clean),
         2 => (1usize..20).prop_map(Op::ExpireStep),
@@ -850,6 +858,17 @@ fn run_model(ops: Vec<Op>) {
                     scan = None;
                 }
             }
+            Op::ScanGarbage(cursor, nudge, count) => {
+                let cursor = match (nudge, scan.as_ref()) {
+                    (Some(nudge), Some(state)) => state.cursor.wrapping_add(nudge),
+                    _ => cursor,
+                };
+                let live = model.live_keys();
+                let next = shard.scan(cursor, count, None, now, |k| {
+                    assert!(live.contains(k), "scan returned a key that is not live");
+                });
+                assert!(next < 1 << 56);
+            }
             Op::Flush => {
                 shard.flush();
                 model.map.clear();
@@ -905,6 +924,9 @@ fn segments_past_what_a_handle_can_name_are_refused_as_out_of_memory() {
     let config = Config {
         segment_bytes: MAX_SEGMENT_BYTES,
         large_record_bytes: 64,
+        // Each large record moves the 8 MiB head after it, so the log's virtual length grows
+        // by 8 MiB per key here: only the default age keeps the cleaner from chasing it.
+        cleaner_max_age_bytes: MAX_CLEANER_AGE_BYTES,
         ..small_config()
     };
     let mut shard = Shard::new(config);
@@ -1001,4 +1023,217 @@ fn freed_segments_are_reused_up_to_the_spare_limit_and_then_released() {
         released.segments_allocated - released.segments_released,
         shard.memory().segments as u64
     );
+}
+
+/// A scan with COUNT 1 to 10 while, between every two calls, more records are appended
+/// (overwrites of existing keys with other sizes, new keys, records moved by the cleaner) than
+/// the call's COUNT visits. The scan must still finish, within `1 + span / (12 * count)` calls
+/// (`span`: the log's virtual length when the scan starts; every call but the last moves the
+/// cursor at least `count` records of at least 12 bytes closer to the end of the log, see
+/// DESIGN.md), and return every key present throughout.
+#[test]
+fn scan_finishes_in_bounded_calls_under_more_writes_than_it_visits() {
+    for count in [1usize, 2, 5, 10] {
+        let mut shard = Shard::new(small_config());
+        let initial: Vec<Vec<u8>> = (0..600u32)
+            .map(|i| format!("key:{i}").into_bytes())
+            .collect();
+        for key in &initial {
+            plain(&mut shard, key, b"0123456789", 0);
+        }
+        let span = shard.log_span_bytes();
+        let bound = 1 + span / (12 * count as u64);
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut calls = 0u64;
+        let mut round = 0usize;
+        loop {
+            cursor = shard.scan(cursor, count, None, 0, |k| {
+                seen.insert(k.to_vec());
+            });
+            calls += 1;
+            assert!(cursor < 1 << 56);
+            if cursor == 0 {
+                break;
+            }
+            assert!(
+                calls <= bound,
+                "COUNT {count}: {calls} calls, bound {bound}"
+            );
+            round += 1;
+            // 2 * count + 3 overwrites and count + 2 new keys: more records than the call's
+            // COUNT, each appended at the end of the log.
+            for j in 0..2 * count + 3 {
+                let key = &initial[(round * 37 + j * 101) % initial.len()];
+                let value = vec![b'y'; 1 + (round + j) % 40];
+                plain(&mut shard, key, &value, 0);
+            }
+            for j in 0..count + 2 {
+                let key = format!("new:{round}:{j}");
+                plain(&mut shard, key.as_bytes(), b"x", 0);
+            }
+            for _ in 0..3 {
+                shard.clean_step(700);
+            }
+        }
+        eprintln!(
+            "COUNT {count}: {calls} calls (bound {bound}, {} keys at the start)",
+            initial.len()
+        );
+        for key in &initial {
+            assert!(
+                seen.contains(key),
+                "COUNT {count}: missed {}",
+                String::from_utf8_lossy(key)
+            );
+        }
+        assert!(shard.memory().cleaner_records_moved > 0);
+        shard.check_invariants();
+    }
+}
+
+/// Cursors a client made up (random numbers, valid cursors nudged into the middle of records,
+/// the largest values) never panic, return only live keys, and lead to a finished scan.
+#[test]
+fn garbage_scan_cursors_are_harmless() {
+    let mut shard = Shard::new(small_config());
+    for i in 0..3000u32 {
+        let value = vec![b'v'; (i % 50) as usize];
+        plain(&mut shard, format!("key:{i}").as_bytes(), &value, 0);
+        if i % 3 == 0 {
+            plain(&mut shard, format!("key:{}", i / 2).as_bytes(), b"short", 0);
+        }
+    }
+    plain(&mut shard, b"large", &[b'L'; 3000], 0);
+    let live: HashSet<Vec<u8>> = full_scan(&mut shard, 100, None, 0).into_iter().collect();
+    let mut cursors = vec![u64::MAX, 1, 2, 3, (1 << 56) - 1, 1 << 56, 1 << 63];
+    let mut state = 0x1234_5678_9abc_def0u64;
+    for _ in 0..200 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        cursors.push(state);
+    }
+    let mut cursor = shard.scan(0, 97, None, 0, |_| {});
+    while cursor != 0 {
+        for nudge in [1u64, 4, 8, 12, 1 << 16, 5 << 16, 17 << 16] {
+            cursors.push(cursor.wrapping_add(nudge));
+            cursors.push(cursor.wrapping_sub(nudge));
+        }
+        cursor = shard.scan(cursor, 97, None, 0, |_| {});
+    }
+    for start in cursors {
+        let mut cursor = start;
+        let mut calls = 0;
+        while cursor != 0 {
+            cursor = shard.scan(cursor, 500, None, 0, |k| {
+                assert!(live.contains(k), "not a key: {k:?}");
+            });
+            assert!(cursor < 1 << 56);
+            calls += 1;
+            assert!(calls < 10_000, "a scan from cursor {start} does not finish");
+        }
+    }
+    shard.check_invariants();
+}
+
+/// A segment that falls `cleaner_max_age_bytes` behind the end of the log is cleaned whatever
+/// its utilisation (keeps scan cursors inside their window); nothing is lost.
+#[test]
+fn old_segments_are_cleaned_for_their_age() {
+    let config = Config {
+        cleaner_garbage_percent: 99,
+        cleaner_min_garbage_bytes: usize::MAX / 2,
+        cleaner_max_age_bytes: 64 * 1024,
+        ..small_config()
+    };
+    let mut shard = Shard::new(config);
+    for i in 0..200u32 {
+        plain(&mut shard, format!("cold:{i}").as_bytes(), b"0123456789", 0);
+    }
+    plain(&mut shard, b"big-cold", &[b'B'; 1000], 0);
+    for i in 0..20_000u32 {
+        plain(
+            &mut shard,
+            format!("hot:{}", i % 10).as_bytes(),
+            &[b'h'; 30],
+            0,
+        );
+        while shard.needs_cleaning() {
+            if shard.clean_step(700) == CleanReport::default() {
+                break;
+            }
+        }
+    }
+    assert!(
+        shard.log_span_bytes() <= 64 * 1024 + 2 * 4096,
+        "span {}",
+        shard.log_span_bytes()
+    );
+    for i in 0..200u32 {
+        let key = format!("cold:{i}");
+        assert_eq!(
+            shard
+                .get(h(key.as_bytes()), key.as_bytes(), 0)
+                .unwrap()
+                .bytes,
+            b"0123456789"
+        );
+    }
+    assert_eq!(
+        shard
+            .get(h(b"big-cold"), b"big-cold", 0)
+            .unwrap()
+            .bytes
+            .len(),
+        1000
+    );
+    shard.check_invariants();
+}
+
+/// The table grows by migrations that move entries in steps: through many of them (growth,
+/// and same-size ones after deletions leave tombstones), with writes, deletes, the cleaner and
+/// scans in between, every key stays findable and the invariants (checked on both tables while
+/// a migration runs) hold.
+#[test]
+fn table_migrates_in_steps_and_loses_nothing() {
+    let mut shard = Shard::new(small_config());
+    let mut present = HashSet::new();
+    let mut saw_migrating = 0;
+    for i in 0..6_000u32 {
+        let key = format!("k:{i}");
+        plain(&mut shard, key.as_bytes(), b"v", 0);
+        present.insert(key);
+        if i % 3 == 0 {
+            let victim = format!("k:{}", i / 2);
+            if present.remove(&victim) {
+                assert!(shard.delete(h(victim.as_bytes()), victim.as_bytes(), 0));
+            }
+        }
+        let counters = shard.work_counters();
+        if counters.table_migrating {
+            saw_migrating += 1;
+            if saw_migrating % 500 == 1 {
+                shard.check_invariants();
+                let found: HashSet<Vec<u8>> =
+                    full_scan(&mut shard, 100, None, 0).into_iter().collect();
+                assert_eq!(found.len(), present.len());
+            }
+        }
+        if i % 7 == 0 {
+            shard.clean_step(2048);
+        }
+    }
+    assert!(shard.work_counters().table_migrations >= 10);
+    assert!(saw_migrating > 0);
+    for key in &present {
+        assert!(
+            shard.exists(h(key.as_bytes()), key.as_bytes(), 0),
+            "lost {key}"
+        );
+    }
+    assert_eq!(shard.len(), present.len());
+    clean_all(&mut shard);
+    assert!(!shard.work_counters().table_migrating);
+    shard.check_invariants();
 }
