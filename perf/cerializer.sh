@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the JSON hop costs: GET and PUT of random keys (10,000 keys, 32-byte values) through the
-# Cerializer with `wrk`, beside the same load sent directly over Cap'n Proto
-# (examples/capnp_load.rs: one blocking client per connection, one request in flight each, as
-# wrk keeps one per connection). Release builds; server and gateway started here on free ports
+# Cerializer with `wrk`, beside the same load sent directly over Cap'n Proto by piccolo-bench
+# (`--protocol capnp --pipeline 1`: one blocking client per connection, one request in flight
+# each, as wrk keeps one per connection). Keys are piccolo-bench's: `key:` and 12 digits. Release builds; server and gateway started here on free ports
 # and stopped by pid. Prints one line per run; quote medians over the rounds.
 #
 #   perf/cerializer.sh [--rounds 3] [--conns 16] [--seconds 10] [--gateway-workers 4]
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 done
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 
-cargo build --quiet --release --bin piccolo-server --bin piccolo-cerializer --example capnp_load
+cargo build --quiet --release --bin piccolo-server --bin piccolo-cerializer --bin piccolo-bench
 bin=target/release
 work="$(mktemp -d)"
 pids=()
@@ -52,12 +52,17 @@ pids+=("$!")
 gateway="$(wait_addr "$work/gateway.log")"
 head -n1 "$work/server.log"
 head -n1 "$work/gateway.log"
-"$bin/examples/capnp_load" "$store" populate -n 10000
+# bench ARGS...: piccolo-bench against the store over Cap'n Proto, JSON summary on stdout.
+bench() {
+    "$bin/piccolo-bench" --host "${store%:*}" --port "${store##*:}" --protocol capnp \
+        --keyspace 10000 --value-size 32 --json -q "$@"
+}
+bench --connections 1 --ratio 1:0 --key-pattern sequential --requests 10000 >/dev/null
 
 cat >"$work/get.lua" <<'EOF'
 math.randomseed(os.time())
 request = function()
-    return wrk.format("GET", "/v1/keys/key:" .. math.random(0, 9999))
+    return wrk.format("GET", "/v1/keys/" .. string.format("key:%012d", math.random(0, 9999)))
 end
 EOF
 cat >"$work/put.lua" <<'EOF'
@@ -65,7 +70,7 @@ math.randomseed(os.time())
 local body = '{"value":"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"}'
 local headers = { ["Content-Type"] = "application/json" }
 request = function()
-    return wrk.format("PUT", "/v1/keys/key:" .. math.random(0, 9999), headers, body)
+    return wrk.format("PUT", "/v1/keys/" .. string.format("key:%012d", math.random(0, 9999)), headers, body)
 end
 -- Any answer but 200 is counted and reported (wrk's "Non-2xx" line).
 EOF
@@ -100,9 +105,13 @@ wrk_line() {
 capnp_line() {
     local sv0 sv1 out requests
     sv0="$(cpu_ticks "$server_pid")"
-    out="$("$bin/examples/capnp_load" "$store" "$1" -c "$conns" -d "$seconds" -n 10000)"
+    local ratio="0:1"
+    [ "$1" = set ] && ratio="1:0"
+    out="$(bench --connections "$conns" --pipeline 1 --ratio "$ratio" --duration "${seconds}s")"
     sv1="$(cpu_ticks "$server_pid")"
-    requests="$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$out")"
+    requests="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])' <<<"$out")"
+    out="$(python3 -c 'import json,sys; j=json.load(sys.stdin); l=j["latency_us"]
+print("capnp %s conns=%s req/s=%.0f p50=%.0fus p90=%.0fus p99=%.0fus errors=%d" % (sys.argv[1], sys.argv[2], j["throughput_rps"], l["p50"], l["p90"], l["p99"], j["errors"]))' "$1" "$conns" <<<"$out")"
     echo "$out $(awk -v s=$((sv1 - sv0)) -v n="$requests" -v hz="$hz" \
         'BEGIN {printf "server_cpu_us/req=%.1f", s / hz * 1e6 / n}')"
 }
