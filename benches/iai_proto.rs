@@ -12,7 +12,7 @@
 //! Each benchmark hands its inputs back, so freeing them is not counted.
 //!
 //! Run with `cargo bench --bench iai_proto` (needs valgrind and `iai-callgrind-runner` 0.16.1;
-//! `perf/iai/gate.sh` installs the runner). `docs/parts/perf.md` explains the gate.
+//! `perf/iai/gate.sh` installs the runner). `docs/DESIGN.md ("Performance guards")` explains the gate.
 
 use std::hint::black_box;
 
