@@ -53,8 +53,10 @@ pub const SIGNAL: Token = Token(usize::MAX - 3);
 
 /// Default `--reactor-spins`: rounds of `spin_loop` plus a look at every reply ring before the
 /// reactor sleeps while requests are in flight (3,000 take about 84 µs on the development VM,
-/// more than a parked worker's wake-up).
-pub const SPINS_BEFORE_SLEEP: u32 = 3000;
+/// more than a parked worker's wake-up). Off by default: on a quiet machine, paired runs of
+/// redis-benchmark -P 1 -c 50 GET gave 15.5-17.8 µs of server CPU per request without the
+/// spin and 21.3-25.6 µs with 3,000 spins (and 20-30% less throughput); see PERFORMANCE.md.
+pub const SPINS_BEFORE_SLEEP: u32 = 0;
 /// Commands of one connection waiting for replies, at most.
 pub const MAX_IN_FLIGHT_PER_CONN: usize = 1024;
 /// Commands in flight for a connection that has had no reply with data yet (see
