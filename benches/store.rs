@@ -9,6 +9,7 @@
 //! cargo bench --bench store -- churn seg=256     # segment size in KiB (default 1024)
 //! cargo bench --bench store -- churn writes=2000000 step=8192 garbage=10
 //! cargo bench --bench store -- churn spare=0     # freed segments kept for reuse (default 2)
+//! cargo bench --bench store -- ops keys=1000000  # ops at these key counts only (comma list)
 //! ```
 //!
 //! Every part checks what it measures before it reports: the loaded keys read back with the
@@ -112,6 +113,8 @@ struct Options {
     step_bytes: usize,
     garbage_percent: usize,
     spare_segments: usize,
+    /// Key counts of the `ops` part.
+    ops_keys: Vec<u64>,
 }
 
 fn parse_options() -> Options {
@@ -122,6 +125,7 @@ fn parse_options() -> Options {
         step_bytes: 8 * 1024,
         garbage_percent: 20,
         spare_segments: Config::default().spare_segments,
+        ops_keys: vec![1_000, 1_000_000, 10_000_000],
     };
     for arg in std::env::args().skip(1) {
         if let Some(v) = arg.strip_prefix("seg=") {
@@ -132,6 +136,11 @@ fn parse_options() -> Options {
             options.step_bytes = v.parse().expect("step=bytes");
         } else if let Some(v) = arg.strip_prefix("spare=") {
             options.spare_segments = v.parse().expect("spare=segments");
+        } else if let Some(v) = arg.strip_prefix("keys=") {
+            options.ops_keys = v
+                .split(',')
+                .map(|n| n.parse().expect("keys=N,N,..."))
+                .collect();
         } else if let Some(v) = arg.strip_prefix("garbage=") {
             options.garbage_percent = v.parse().expect("garbage=percent");
         } else if !arg.starts_with('-') {
@@ -652,7 +661,7 @@ fn ops(options: &Options) {
             );
         }
     }
-    for &n in &[1_000u64, 1_000_000, 10_000_000] {
+    for &n in &options.ops_keys {
         let mut shard = Shard::with_capacity(config(options), 0);
         let mut key = Vec::new();
         for i in 0..n {
