@@ -86,7 +86,7 @@ if [ "$mode" = update ]; then
     {
         echo "# Instruction-count baseline of benches/iai_*.rs, checked by perf/iai/gate.sh (5% rule)."
         echo "# Recorded $(date -u '+%Y-%m-%d') on: $(machine_line | sed 's/, [0-9-]* [0-9:]* UTC$//')."
-        echo "# Update only on purpose, in a commit that says why (docs/DESIGN.md ("Performance guards"))."
+        echo "# Update only on purpose, in a commit that says why (docs/DESIGN.md, section Performance guards)."
         cat "$current"
     } >"$baseline"
     echo "gate: baseline rewritten: $baseline" >&2
