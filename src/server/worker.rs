@@ -409,14 +409,8 @@ fn execute_cas(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
         .as_deref()
         .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
         .map_or(0, i64::from_le_bytes);
-    let expiry = match request.flags & set_flags::EXPIRY_MASK {
-        set_flags::EXPIRY_KEEP => Expiry::Keep,
-        set_flags::EXPIRY_IN_MS => match deadline_from(now_ms, expiry_number) {
-            Some(deadline_ms) => Expiry::At(deadline_ms),
-            None => return error_reply(request, "ERR invalid expire time in 'set' command"),
-        },
-        set_flags::EXPIRY_AT_MS => Expiry::At(expiry_number.max(0) as u64),
-        _ => Expiry::Clear,
+    let Some(expiry) = requested_expiry(request.flags, expiry_number, now_ms) else {
+        return error_reply(request, "ERR invalid expire time in 'set' command");
     };
     let return_old = request.flags & set_flags::RETURN_OLD != 0;
     let options = SetOptions {
@@ -496,6 +490,18 @@ fn execute_getex(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
     reply
 }
 
+/// The expiry a SET-like request asks for: `flags`' [`set_flags`] expiry kind, with `number_ms`
+/// its relative ms or absolute Unix ms. `None` when a relative expiry is out of range (the
+/// caller words the error for its command).
+fn requested_expiry(flags: u8, number_ms: i64, now_ms: u64) -> Option<Expiry> {
+    Some(match flags & set_flags::EXPIRY_MASK {
+        set_flags::EXPIRY_KEEP => Expiry::Keep,
+        set_flags::EXPIRY_IN_MS => Expiry::At(deadline_from(now_ms, number_ms)?),
+        set_flags::EXPIRY_AT_MS => Expiry::At(number_ms.max(0) as u64),
+        _ => Expiry::Clear,
+    })
+}
+
 fn execute_set(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
     let flags = request.flags;
     let condition = match flags & set_flags::CONDITION_MASK {
@@ -504,24 +510,16 @@ fn execute_set(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
         set_flags::IF_EQUAL => Condition::IfValueEquals(request.extra.as_deref().unwrap_or(&[])),
         _ => Condition::Always,
     };
-    let expiry = match flags & set_flags::EXPIRY_MASK {
-        set_flags::EXPIRY_KEEP => Expiry::Keep,
-        set_flags::EXPIRY_IN_MS => match deadline_from(now_ms, request.number) {
-            Some(deadline_ms) => Expiry::At(deadline_ms),
-            None => {
-                let name = match flags & set_flags::NAME_MASK {
-                    set_flags::NAME_SETEX => "setex",
-                    set_flags::NAME_PSETEX => "psetex",
-                    _ => "set",
-                };
-                return error_reply(
-                    request,
-                    &format!("ERR invalid expire time in '{name}' command"),
-                );
-            }
-        },
-        set_flags::EXPIRY_AT_MS => Expiry::At(request.number.max(0) as u64),
-        _ => Expiry::Clear,
+    let Some(expiry) = requested_expiry(flags, request.number, now_ms) else {
+        let name = match flags & set_flags::NAME_MASK {
+            set_flags::NAME_SETEX => "setex",
+            set_flags::NAME_PSETEX => "psetex",
+            _ => "set",
+        };
+        return error_reply(
+            request,
+            &format!("ERR invalid expire time in '{name}' command"),
+        );
     };
     let return_old = flags & set_flags::RETURN_OLD != 0;
     let options = SetOptions {
