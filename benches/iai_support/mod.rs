@@ -27,10 +27,10 @@ pub fn start_instrumentation() {
     {
         let args: [u64; 6] = [START_INSTRUMENTATION, 0, 0, 0, 0, 0];
         let mut result: u64 = 0;
-        // SAFETY: valgrind's client-request sequence for amd64 (`valgrind.h`): four rotations of
-        // rdi by 3 + 13 + 61 + 51 = 128 bits leave it unchanged, and `xchg rbx, rbx` changes
-        // nothing, so natively the block has no effect. Under valgrind it reads the six words at
-        // rax (alive for the whole block) and writes its answer to rdx.
+        // valgrind's client-request sequence for amd64 (`valgrind.h`): four rotations of rdi by
+        // 3 + 13 + 61 + 51 = 128 bits leave it unchanged, and `xchg rbx, rbx` changes nothing.
+        // SAFETY: natively the block has no effect; under valgrind it reads the six words at rax
+        // (alive for the whole block) and writes its answer to rdx.
         unsafe {
             std::arch::asm!(
                 "rol rdi, 3",

@@ -6,7 +6,7 @@
 //!    the reply rings once more (the store-buffer race, see `piccolo_queues::park`); a worker that
 //!    publishes replies wakes the reactor through the `mio::Waker` only if it announced sleep.
 //!    While requests are in flight, it first spins on the reply rings for up to
-//!    `--reactor-spins` rounds (about 84 µs at the default 3,000 on the development VM).
+//!    `--reactor-spins` rounds (off by default; 3,000 take about 84 µs on the development VM).
 //! 2. **Accept** new connections (up to `--maxclients`), **read** readable ones, parse, and
 //!    dispatch ([`super::commands`]): requests are pushed *deferred* into the owning worker's ring.
 //! 3. **Drain** every reply ring and file each reply in its connection's reorder buffer
