@@ -124,10 +124,17 @@ impl Table {
 
     /// Make sure one more entry fits in the current table without hashbrown growing it:
     /// starts a migration if the current table is out of room. `Err` if memory is refused.
+    #[inline]
     pub(crate) fn reserve_one(&mut self, arena: &Arena) -> Result<(), ()> {
         if self.current.len() < self.current.capacity() {
             return Ok(());
         }
+        self.make_room(arena)
+    }
+
+    /// The body of [`Table::reserve_one`] when the current table is full, out of line.
+    #[inline(never)]
+    fn make_room(&mut self, arena: &Arena) -> Result<(), ()> {
         if self.migrating {
             // Unreachable in practice: the new table is sized for the old entries plus the
             // inserts made while MIGRATE_STEP_RECORDS-sized steps empty the old one. Should it
@@ -167,10 +174,18 @@ impl Table {
 
     /// Move entries from the old table to the current one, walking at most `max_records`
     /// records of the log. Returns how many records were walked.
+    #[inline]
     pub(crate) fn migrate_step(&mut self, arena: &Arena, max_records: usize) -> usize {
         if !self.migrating {
             return 0;
         }
+        self.migrate_some(arena, max_records)
+    }
+
+    /// The body of [`Table::migrate_step`], out of line: every write calls `migrate_step`, and
+    /// outside a migration it should cost that one test of `migrating`.
+    #[inline(never)]
+    fn migrate_some(&mut self, arena: &Arena, max_records: usize) -> usize {
         let mut walked = 0;
         while walked < max_records && !self.old.is_empty() {
             let Some((base, slot)) = arena.segment_for(self.walk) else {
