@@ -53,6 +53,7 @@ fn commands(set: bool, count: usize, first: usize) -> Vec<u8> {
 /// A pair whose shard holds `KEYS` keys, warmed by one round of the same shape (so buffers
 /// have grown), and the input to measure (other keys than the warm-up's).
 fn setup(set: bool, count: usize) -> (Pair<Batched>, Vec<u8>) {
+    iai_support::fix_hash_seed();
     let mut pair = Pair::<Batched>::new(4096, KEYS);
     let shard = pair.shard_mut();
     for index in 0..KEYS {

@@ -53,6 +53,7 @@ fn op_keys(present: bool, first: usize) -> Vec<(u64, Vec<u8>)> {
 type Input = (Shard, Vec<(u64, Vec<u8>)>);
 
 fn loaded(present: bool) -> Input {
+    iai_support::fix_hash_seed();
     let mut shard = Shard::with_capacity(Config::default(), 0);
     for index in 0..KEYS {
         let key = key(index);

@@ -46,3 +46,12 @@ pub fn start_instrumentation() {
         std::hint::black_box(result);
     }
 }
+
+/// Fixes the store's hash seed (otherwise drawn at random per process) so that table layouts,
+/// and with them instruction counts, repeat exactly between runs. Call at the start of every
+/// setup, before anything is hashed.
+#[allow(dead_code)]
+pub fn fix_hash_seed() {
+    // False when a setup earlier in this process already fixed it (to the same value).
+    piccolo::store::fix_seed_for_benchmarks(0x5eed_1a1c_a11b_8a5e);
+}

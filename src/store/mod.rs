@@ -38,6 +38,8 @@ mod table;
 mod tests;
 
 pub use glob::glob_match;
+#[doc(hidden)]
+pub use hash::fix_seed_for_benchmarks;
 pub use hash::hash_key;
 pub use shard::Shard;
 
