@@ -315,24 +315,61 @@ pub(crate) fn parse_i64(digits: &[u8]) -> Option<i64> {
     }
 }
 
+/// The fast path for a header line that holds a plain length: 1 to 18 digits with no leading
+/// zero, then `\r\n`, all in `buf`. Scans and converts in one pass; returns the length and the
+/// index after the `\r\n`. `None` for everything else (zero, a sign, an incomplete or
+/// malformed line, a long number), which the caller hands to the general path
+/// ([`header_line`] and [`parse_i64`]) so that errors and partial input are handled in one place.
+#[inline(always)]
+fn plain_length(buf: &[u8], start: usize) -> Option<(usize, usize)> {
+    let rest = buf.get(start..)?;
+    let first = rest.first()?.wrapping_sub(b'1');
+    if first > 8 {
+        return None;
+    }
+    let mut value = usize::from(first) + 1;
+    let mut at = 1;
+    loop {
+        let digit = rest.get(at)?.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        if at == 18 {
+            return None;
+        }
+        value = value * 10 + usize::from(digit);
+        at += 1;
+    }
+    match rest.get(at..at + 2)? {
+        b"\r\n" => Some((value, start + at + 2)),
+        _ => None,
+    }
+}
+
 fn parse_multibulk<'a>(
     buf: &'a [u8],
     limits: &Limits,
 ) -> Result<Option<(Command<'a>, usize)>, ProtoError> {
     debug_assert_eq!(buf.first(), Some(&b'*'));
-    let Some((count_line, mut pos)) = header_line(buf, 1, ProtoError::InvalidMultibulkLength)?
-    else {
-        return Ok(None);
+    let (count, mut pos) = match plain_length(buf, 1) {
+        Some((count, pos)) if count <= limits.max_multibulk_count => (count, pos),
+        _ => {
+            let Some((count_line, pos)) = header_line(buf, 1, ProtoError::InvalidMultibulkLength)?
+            else {
+                return Ok(None);
+            };
+            let count = parse_i64(count_line).ok_or(ProtoError::InvalidMultibulkLength)?;
+            if count <= 0 {
+                // `*0` and `*-1`: Redis consumes them and answers nothing.
+                return Ok(Some((Command::with_expected(0), pos)));
+            }
+            let count = usize::try_from(count).map_err(|_| ProtoError::InvalidMultibulkLength)?;
+            if count > limits.max_multibulk_count {
+                return Err(ProtoError::InvalidMultibulkLength);
+            }
+            (count, pos)
+        }
     };
-    let count = parse_i64(count_line).ok_or(ProtoError::InvalidMultibulkLength)?;
-    if count <= 0 {
-        // `*0` and `*-1`: Redis consumes them and answers nothing.
-        return Ok(Some((Command::with_expected(0), pos)));
-    }
-    let count = usize::try_from(count).map_err(|_| ProtoError::InvalidMultibulkLength)?;
-    if count > limits.max_multibulk_count {
-        return Err(ProtoError::InvalidMultibulkLength);
-    }
 
     let mut command = Command::with_expected(count);
     for _ in 0..count {
@@ -341,15 +378,21 @@ fn parse_multibulk<'a>(
             Some(b'$') => {}
             Some(&got) => return Err(ProtoError::ExpectedDollar { got }),
         }
-        let Some((length_line, body_start)) =
-            header_line(buf, pos + 1, ProtoError::InvalidBulkLength)?
-        else {
-            return Ok(None);
+        let (length, body_start) = match plain_length(buf, pos + 1) {
+            Some((length, body_start)) if length <= limits.max_bulk_bytes => (length, body_start),
+            _ => {
+                let Some((length_line, body_start)) =
+                    header_line(buf, pos + 1, ProtoError::InvalidBulkLength)?
+                else {
+                    return Ok(None);
+                };
+                let length = parse_i64(length_line)
+                    .and_then(|length| usize::try_from(length).ok())
+                    .filter(|&length| length <= limits.max_bulk_bytes)
+                    .ok_or(ProtoError::InvalidBulkLength)?;
+                (length, body_start)
+            }
         };
-        let length = parse_i64(length_line)
-            .and_then(|length| usize::try_from(length).ok())
-            .filter(|&length| length <= limits.max_bulk_bytes)
-            .ok_or(ProtoError::InvalidBulkLength)?;
         let body_end = body_start
             .checked_add(length)
             .ok_or(ProtoError::InvalidBulkLength)?;
@@ -827,6 +870,23 @@ mod tests {
                     prop_assert!(used > 0 && used <= bytes.len() - start);
                 }
                 let _ = parse(&bytes[start..], &Limits::default());
+            }
+        }
+
+        /// Whenever the fast path takes a header line, the general path reads the same number
+        /// and ends at the same place (and the fast path never takes zero or a sign).
+        #[test]
+        fn plain_length_agrees_with_the_general_path(line in proptest::collection::vec(
+            prop_oneof![4 => (b'0'..=b'9'), 1 => Just(b'\r'), 1 => Just(b'\n'), 1 => Just(b'-'),
+                1 => any::<u8>()], 0..24)) {
+            if let Some((value, next)) = plain_length(&line, 0) {
+                let general = header_line(&line, 0, ProtoError::InvalidBulkLength);
+                let Ok(Some((text, after))) = general else {
+                    return Err(TestCaseError::fail(format!("general path: {general:?}")));
+                };
+                prop_assert_eq!(next, after);
+                prop_assert_eq!(parse_i64(text), Some(value as i64));
+                prop_assert!(line[0] != b'0' && line[0] != b'-');
             }
         }
 

@@ -278,19 +278,31 @@ impl Shard {
     }
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<Handle> {
+        self.find_with_header(hash, key).map(|(handle, _)| handle)
+    }
+
+    /// [`find`](Self::find), also returning the header decoded to compare the key (so the
+    /// caller need not decode it a second time).
+    #[inline]
+    fn find_with_header(&self, hash: u64, key: &[u8]) -> Option<(Handle, Header)> {
         let arena = &self.arena;
-        self.table.find(hash, |&handle| {
+        let mut found = None;
+        let handle = self.table.find(hash, |&handle| {
             let tail = arena.tail(handle);
             let header = record::decode(tail);
-            header.key_len == key.len() && record::key(tail, &header) == key
-        })
+            let matches = header.key_len == key.len() && record::key(tail, &header) == key;
+            if matches {
+                found = Some(header);
+            }
+            matches
+        })?;
+        found.map(|header| (handle, header))
     }
 
     /// Find a key that has not expired; an expired one is removed on the way (lazy expiry).
     fn find_live(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<(Handle, Header)> {
         Shard::check_hash(hash, key);
-        let handle = self.find(hash, key)?;
-        let header = self.header(handle);
+        let (handle, header) = self.find_with_header(hash, key)?;
         if header.is_expired(now_ms) {
             self.remove(hash, handle, &header);
             self.expired_keys += 1;
