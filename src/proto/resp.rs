@@ -877,7 +877,7 @@ mod tests {
         /// and ends at the same place (and the fast path never takes zero or a sign).
         #[test]
         fn plain_length_agrees_with_the_general_path(line in proptest::collection::vec(
-            prop_oneof![4 => (b'0'..=b'9'), 1 => Just(b'\r'), 1 => Just(b'\n'), 1 => Just(b'-'),
+            prop_oneof![4 => b'0'..=b'9', 1 => Just(b'\r'), 1 => Just(b'\n'), 1 => Just(b'-'),
                 1 => any::<u8>()], 0..24)) {
             if let Some((value, next)) = plain_length(&line, 0) {
                 let general = header_line(&line, 0, ProtoError::InvalidBulkLength);
