@@ -40,6 +40,13 @@ fn push_u64(out: &mut Vec<u8>, mut value: u64) {
         out.push(b'0' + value as u8);
         return;
     }
+    if value < 100 {
+        // Two digits (the common bulk length): a fixed-size copy, no call of `memcpy`.
+        let pair = value as usize * 2;
+        let digits: [u8; 2] = DIGIT_PAIRS[pair..pair + 2].try_into().expect("2 digits");
+        out.extend_from_slice(&digits);
+        return;
+    }
     let mut buffer = [0u8; MAX_DECIMAL_BYTES];
     let mut start = MAX_DECIMAL_BYTES;
     while value >= 100 {
@@ -220,6 +227,16 @@ mod tests {
             bulk_trailer(out);
         });
         assert_eq!(pieces, b"$6\r\nabcdef\r\n");
+    }
+
+    #[test]
+    fn every_small_integer() {
+        for value in 0..1_000u64 {
+            assert_eq!(
+                encoded(|out| push_u64(out, value)),
+                value.to_string().into_bytes()
+            );
+        }
     }
 
     #[test]

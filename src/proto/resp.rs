@@ -144,10 +144,13 @@ pub struct Command<'a> {
 }
 
 enum Repr<'a> {
-    /// `len` arguments: in `inline[..len]` when `len <= INLINE_ARGS`, else all in `spill`.
+    /// `len` arguments, all within `buf`: when `len <= INLINE_ARGS` as `[start, end)` offsets
+    /// into `buf` in `inline[..len]` (8 bytes each instead of a 16-byte slice, which keeps a
+    /// `Command` small enough to be moved without a call of `memcpy`), else all in `spill`.
     Borrowed {
-        len: usize,
-        inline: [&'a [u8]; INLINE_ARGS],
+        buf: &'a [u8],
+        len: u32,
+        inline: [[u32; 2]; INLINE_ARGS],
         spill: Vec<&'a [u8]>,
     },
     /// Words of an inline request that had quotes (escapes need new bytes).
@@ -155,7 +158,8 @@ enum Repr<'a> {
 }
 
 impl<'a> Command<'a> {
-    fn with_expected(count: usize) -> Self {
+    /// An empty command whose arguments will be slices of `buf`.
+    fn with_expected(buf: &'a [u8], count: usize) -> Self {
         let spill = if count > INLINE_ARGS {
             // The count comes from the client: reserve only what a small buffer could justify,
             // and let the Vec grow as arguments really arrive.
@@ -165,22 +169,44 @@ impl<'a> Command<'a> {
         };
         Command {
             repr: Repr::Borrowed {
+                buf,
                 len: 0,
-                inline: [&[]; INLINE_ARGS],
+                inline: [[0; 2]; INLINE_ARGS],
                 spill,
             },
         }
     }
 
+    /// Appends `arg`, which must be a slice of the `buf` given to [`with_expected`].
+    #[inline]
     fn push(&mut self, arg: &'a [u8]) {
-        let Repr::Borrowed { len, inline, spill } = &mut self.repr else {
+        let Repr::Borrowed {
+            buf,
+            len,
+            inline,
+            spill,
+        } = &mut self.repr
+        else {
             unreachable!("push is only used while parsing borrowed arguments");
         };
-        if *len < INLINE_ARGS && spill.is_empty() {
-            inline[*len] = arg;
+        let count = *len as usize;
+        // Where `arg` sits in `buf` (address arithmetic only; nothing is dereferenced).
+        let start = (arg.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        let end = start.wrapping_add(arg.len());
+        debug_assert!(
+            start <= end && end <= buf.len(),
+            "argument outside the buffer"
+        );
+        if count < INLINE_ARGS && spill.is_empty() && end <= u32::MAX as usize {
+            inline[count] = [start as u32, end as u32];
         } else {
             if spill.is_empty() {
-                spill.extend_from_slice(&inline[..*len]);
+                let buf: &'a [u8] = buf;
+                spill.extend(
+                    inline[..count]
+                        .iter()
+                        .map(|&[start, end]| &buf[start as usize..end as usize]),
+                );
             }
             spill.push(arg);
         }
@@ -190,7 +216,7 @@ impl<'a> Command<'a> {
     /// Number of arguments, the command name included.
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Borrowed { len, .. } => *len,
+            Repr::Borrowed { len, .. } => *len as usize,
             Repr::Owned(words) => words.len(),
         }
     }
@@ -204,11 +230,17 @@ impl<'a> Command<'a> {
     #[inline]
     pub fn arg(&self, index: usize) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Borrowed { len, inline, spill } => {
-                if index >= *len {
+            Repr::Borrowed {
+                buf,
+                len,
+                inline,
+                spill,
+            } => {
+                if index >= *len as usize {
                     None
                 } else if spill.is_empty() {
-                    Some(inline[index])
+                    let [start, end] = inline[index];
+                    buf.get(start as usize..end as usize)
                 } else {
                     Some(spill[index])
                 }
@@ -361,7 +393,7 @@ fn parse_multibulk<'a>(
             let count = parse_i64(count_line).ok_or(ProtoError::InvalidMultibulkLength)?;
             if count <= 0 {
                 // `*0` and `*-1`: Redis consumes them and answers nothing.
-                return Ok(Some((Command::with_expected(0), pos)));
+                return Ok(Some((Command::with_expected(buf, 0), pos)));
             }
             let count = usize::try_from(count).map_err(|_| ProtoError::InvalidMultibulkLength)?;
             if count > limits.max_multibulk_count {
@@ -371,7 +403,7 @@ fn parse_multibulk<'a>(
         }
     };
 
-    let mut command = Command::with_expected(count);
+    let mut command = Command::with_expected(buf, count);
     for _ in 0..count {
         match buf.get(pos) {
             None => return Ok(None),
@@ -451,7 +483,7 @@ fn parse_inline<'a>(
     }
 
     if !line.iter().any(|&byte| byte == b'"' || byte == b'\'') {
-        let mut command = Command::with_expected(0);
+        let mut command = Command::with_expected(line, 0);
         let mut pos = 0;
         loop {
             while pos < line.len() && is_space(line[pos]) {
