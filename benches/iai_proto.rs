@@ -19,6 +19,7 @@ use std::hint::black_box;
 use iai_callgrind::{
     Callgrind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main,
 };
+use iai_support::VALUE;
 use piccolo::proto::capnp::{self, FrameLimits, MessageEncoder, request};
 use piccolo::proto::resp::{self, Limits};
 use piccolo::proto::{reply, slot};
@@ -27,40 +28,19 @@ use piccolo::store::hash_key;
 mod iai_support;
 
 const PIPELINE: usize = 16;
-const VALUE: &[u8; 32] = b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+const KEYS: usize = 1_000_000;
 
-fn key(index: usize) -> Vec<u8> {
-    // redis-benchmark's `key:__rand_int__` with -r: 12 digits.
-    format!("key:{:012}", index * 7919 % 1_000_000).into_bytes()
-}
-
+/// The 16 keys: spread over a million, as `redis-benchmark -r 1000000` draws them.
 fn keys() -> Vec<Vec<u8>> {
     iai_support::fix_hash_seed();
-    (0..PIPELINE).map(key).collect()
-}
-
-fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(format!("${}\r\n", bytes.len()).as_bytes());
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
+    (0..PIPELINE)
+        .map(|index| iai_support::key(index * 7919 % KEYS))
+        .collect()
 }
 
 /// 16 pipelined RESP commands: GET key, or SET key value.
 fn resp_input(set: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    for key in keys() {
-        if set {
-            out.extend_from_slice(b"*3\r\n");
-            bulk(&mut out, b"SET");
-            bulk(&mut out, &key);
-            bulk(&mut out, VALUE);
-        } else {
-            out.extend_from_slice(b"*2\r\n");
-            bulk(&mut out, b"GET");
-            bulk(&mut out, &key);
-        }
-    }
-    out
+    iai_support::resp_commands(set, &keys())
 }
 
 /// Frames, and the decoder's scratch space.
@@ -68,21 +48,10 @@ type CapnpInput = (Vec<u8>, Vec<::capnp::Word>);
 
 /// The same 16 requests as Cap'n Proto frames.
 fn capnp_input(set: bool) -> CapnpInput {
-    let mut encoder = MessageEncoder::default();
-    let mut out = Vec::new();
-    for (id, key) in keys().iter().enumerate() {
-        encoder.encode_request(&mut out, |mut request| {
-            request.set_id(id as u64);
-            if set {
-                let mut set = request.init_set();
-                set.set_key(key);
-                set.set_value(VALUE);
-            } else {
-                request.set_get(key);
-            }
-        });
-    }
-    (out, Vec::with_capacity(64))
+    (
+        iai_support::capnp_requests(set, &keys()),
+        Vec::with_capacity(64),
+    )
 }
 
 #[library_benchmark]
