@@ -6,7 +6,8 @@
 //! - `capnp_decode`: the same 16 requests as Cap'n Proto frames: frame length, in-place decode,
 //!   reading the key (and value).
 //! - `reply_encode`: 16 RESP replies (`$32` bulk for GET, `+OK` for SET) and 16 Cap'n Proto
-//!   Responses (`value`, `version`).
+//!   Responses (`value`, `version`), through the message builder and through the direct writers
+//!   ([`capnp::write_value_response`], [`capnp::write_version_response`]).
 //! - `route`: the key slot (CRC16, hash tags) and the table hash of 16 keys.
 //!
 //! Each benchmark hands its inputs back, so freeing them is not counted.
@@ -158,6 +159,32 @@ fn reply_capnp_version(
 }
 
 #[library_benchmark]
+#[bench::get16(warm_encoder())]
+fn reply_capnp_value_direct(
+    (mut encoder, mut out): (MessageEncoder, Vec<u8>),
+) -> (MessageEncoder, Vec<u8>) {
+    for id in 0..PIPELINE {
+        capnp::write_value_response(
+            &mut encoder,
+            &mut out,
+            id as u64,
+            black_box(VALUE),
+            id as u64 + 1,
+        );
+    }
+    (encoder, out)
+}
+
+#[library_benchmark]
+#[bench::set16(Vec::with_capacity(8192))]
+fn reply_capnp_version_direct(mut out: Vec<u8>) -> Vec<u8> {
+    for id in 0..PIPELINE {
+        capnp::write_version_response(&mut out, id as u64, black_box(id as u64 + 1));
+    }
+    out
+}
+
+#[library_benchmark]
 #[bench::keys16(keys())]
 fn route(keys: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, u64) {
     let mut sum = 0u64;
@@ -171,7 +198,12 @@ fn route(keys: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, u64) {
 library_benchmark_group!(name = parse; benchmarks = resp_parse, capnp_decode);
 library_benchmark_group!(
     name = encode;
-    benchmarks = reply_resp_bulk, reply_resp_ok, reply_capnp_value, reply_capnp_version
+    benchmarks = reply_resp_bulk,
+        reply_resp_ok,
+        reply_capnp_value,
+        reply_capnp_version,
+        reply_capnp_value_direct,
+        reply_capnp_version_direct
 );
 library_benchmark_group!(name = routing; benchmarks = route);
 
