@@ -155,7 +155,64 @@ pub fn frame_len(buf: &[u8], limits: &FrameLimits) -> Result<Option<usize>, Fram
 
 /// A decoded message, read in place from the frame's bytes (or from the caller's scratch buffer
 /// when the frame was not 8-byte aligned).
-pub type Message<'a, T> = TypedReader<NoAllocSliceSegments<'a>, T>;
+pub type Message<'a, T> = TypedReader<FrameSegments<'a>, T>;
+
+/// The segments of one frame, borrowed from its bytes. Nearly every message has one segment;
+/// it is kept as a plain slice so that the reader's many segment look-ups (one or more per
+/// pointer it follows) are a compare and a copy, not a walk of the segment table.
+pub enum FrameSegments<'a> {
+    /// A single-segment message: its segment.
+    One(&'a [u8]),
+    /// Two or more segments.
+    Many(NoAllocSliceSegments<'a>),
+}
+
+impl fmt::Debug for FrameSegments<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameSegments::One(segment) => f.debug_tuple("One").field(&segment.len()).finish(),
+            FrameSegments::Many(_) => f.debug_tuple("Many").finish_non_exhaustive(),
+        }
+    }
+}
+
+impl message::ReaderSegments for FrameSegments<'_> {
+    #[inline]
+    fn get_segment(&self, idx: u32) -> Option<&[u8]> {
+        match self {
+            FrameSegments::One(segment) => (idx == 0).then_some(*segment),
+            FrameSegments::Many(segments) => segments.get_segment(idx),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            FrameSegments::One(_) => 1,
+            FrameSegments::Many(segments) => segments.len(),
+        }
+    }
+}
+
+/// The segment of a single-segment frame (segment count 0 in the header), or `None` for a
+/// frame of several segments. Errors as the capnp crate's own table reader does: a frame
+/// shorter than its header says.
+fn single_segment(frame: &[u8]) -> ::capnp::Result<Option<&[u8]>> {
+    let Some((header, rest)) = frame.split_first_chunk::<8>() else {
+        return Err(::capnp::Error::failed(
+            "message ends inside its segment table".to_string(),
+        ));
+    };
+    if header[..4] != [0; 4] {
+        return Ok(None);
+    }
+    let words = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    match rest.get(..words * WORD_BYTES) {
+        Some(segment) => Ok(Some(segment)),
+        None => Err(::capnp::Error::failed(
+            "message ends inside its segment".to_string(),
+        )),
+    }
+}
 
 /// Decodes one whole frame (as measured by [`frame_len`]) into a Request, without copying when
 /// `frame` is 8-byte aligned.
@@ -197,8 +254,13 @@ pub fn decode<'a, T: Owned>(
     let traversal_limit_words = (aligned.len() / WORD_BYTES).saturating_mul(4).max(1024);
     let mut options = ReaderOptions::new();
     options.traversal_limit_in_words(Some(traversal_limit_words));
-    let mut slice = aligned;
-    let segments = NoAllocSliceSegments::from_slice(&mut slice, options)?;
+    let segments = match single_segment(aligned)? {
+        Some(segment) => FrameSegments::One(segment),
+        None => {
+            let mut slice = aligned;
+            FrameSegments::Many(NoAllocSliceSegments::from_slice(&mut slice, options)?)
+        }
+    };
     Ok(message::Reader::new(segments, options).into_typed())
 }
 
@@ -711,6 +773,32 @@ mod tests {
                 .to_string()
                 .contains("9 bytes")
         );
+    }
+
+    #[test]
+    fn frames_shorter_than_their_header_are_decode_errors() {
+        let mut encoder = MessageEncoder::default();
+        let mut out = Vec::new();
+        encode_set_request(&mut encoder, &mut out, 5, b"value");
+        let words = aligned_copy(&out);
+        let bytes = Word::words_to_bytes(&words);
+        let mut scratch = Vec::new();
+        assert_eq!(
+            decode_request(&bytes[..out.len()], &mut scratch)
+                .unwrap()
+                .get()
+                .unwrap()
+                .get_id(),
+            5
+        );
+        // Cut inside the header, then inside the segment: errors, never a panic or a read
+        // past the end.
+        for len in [0, 4, 7, 8, out.len() - 8, out.len() - 1] {
+            assert!(
+                decode_request(&bytes[..len], &mut scratch).is_err(),
+                "len {len}"
+            );
+        }
     }
 
     #[test]
