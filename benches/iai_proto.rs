@@ -6,7 +6,8 @@
 //! - `capnp_decode`: the same 16 requests as Cap'n Proto frames: frame length, in-place decode,
 //!   reading the key (and value).
 //! - `reply_encode`: 16 RESP replies (`$32` bulk for GET, `+OK` for SET) and 16 Cap'n Proto
-//!   Responses (`value`, `version`).
+//!   Responses (`value`, `version`), through the message builder and through the direct writers
+//!   ([`capnp::write_value_response`], [`capnp::write_version_response`]).
 //! - `route`: the key slot (CRC16, hash tags) and the table hash of 16 keys.
 //!
 //! Each benchmark hands its inputs back, so freeing them is not counted.
@@ -19,6 +20,7 @@ use std::hint::black_box;
 use iai_callgrind::{
     Callgrind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main,
 };
+use iai_support::VALUE;
 use piccolo::proto::capnp::{self, FrameLimits, MessageEncoder, request};
 use piccolo::proto::resp::{self, Limits};
 use piccolo::proto::{reply, slot};
@@ -27,40 +29,19 @@ use piccolo::store::hash_key;
 mod iai_support;
 
 const PIPELINE: usize = 16;
-const VALUE: &[u8; 32] = b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+const KEYS: usize = 1_000_000;
 
-fn key(index: usize) -> Vec<u8> {
-    // redis-benchmark's `key:__rand_int__` with -r: 12 digits.
-    format!("key:{:012}", index * 7919 % 1_000_000).into_bytes()
-}
-
+/// The 16 keys: spread over a million, as `redis-benchmark -r 1000000` draws them.
 fn keys() -> Vec<Vec<u8>> {
     iai_support::fix_hash_seed();
-    (0..PIPELINE).map(key).collect()
-}
-
-fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(format!("${}\r\n", bytes.len()).as_bytes());
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
+    (0..PIPELINE)
+        .map(|index| iai_support::key(index * 7919 % KEYS))
+        .collect()
 }
 
 /// 16 pipelined RESP commands: GET key, or SET key value.
 fn resp_input(set: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    for key in keys() {
-        if set {
-            out.extend_from_slice(b"*3\r\n");
-            bulk(&mut out, b"SET");
-            bulk(&mut out, &key);
-            bulk(&mut out, VALUE);
-        } else {
-            out.extend_from_slice(b"*2\r\n");
-            bulk(&mut out, b"GET");
-            bulk(&mut out, &key);
-        }
-    }
-    out
+    iai_support::resp_commands(set, &keys())
 }
 
 /// Frames, and the decoder's scratch space.
@@ -68,21 +49,10 @@ type CapnpInput = (Vec<u8>, Vec<::capnp::Word>);
 
 /// The same 16 requests as Cap'n Proto frames.
 fn capnp_input(set: bool) -> CapnpInput {
-    let mut encoder = MessageEncoder::default();
-    let mut out = Vec::new();
-    for (id, key) in keys().iter().enumerate() {
-        encoder.encode_request(&mut out, |mut request| {
-            request.set_id(id as u64);
-            if set {
-                let mut set = request.init_set();
-                set.set_key(key);
-                set.set_value(VALUE);
-            } else {
-                request.set_get(key);
-            }
-        });
-    }
-    (out, Vec::with_capacity(64))
+    (
+        iai_support::capnp_requests(set, &keys()),
+        Vec::with_capacity(64),
+    )
 }
 
 #[library_benchmark]
@@ -189,6 +159,32 @@ fn reply_capnp_version(
 }
 
 #[library_benchmark]
+#[bench::get16(warm_encoder())]
+fn reply_capnp_value_direct(
+    (mut encoder, mut out): (MessageEncoder, Vec<u8>),
+) -> (MessageEncoder, Vec<u8>) {
+    for id in 0..PIPELINE {
+        capnp::write_value_response(
+            &mut encoder,
+            &mut out,
+            id as u64,
+            black_box(VALUE),
+            id as u64 + 1,
+        );
+    }
+    (encoder, out)
+}
+
+#[library_benchmark]
+#[bench::set16(Vec::with_capacity(8192))]
+fn reply_capnp_version_direct(mut out: Vec<u8>) -> Vec<u8> {
+    for id in 0..PIPELINE {
+        capnp::write_version_response(&mut out, id as u64, black_box(id as u64 + 1));
+    }
+    out
+}
+
+#[library_benchmark]
 #[bench::keys16(keys())]
 fn route(keys: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, u64) {
     let mut sum = 0u64;
@@ -202,7 +198,12 @@ fn route(keys: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, u64) {
 library_benchmark_group!(name = parse; benchmarks = resp_parse, capnp_decode);
 library_benchmark_group!(
     name = encode;
-    benchmarks = reply_resp_bulk, reply_resp_ok, reply_capnp_value, reply_capnp_version
+    benchmarks = reply_resp_bulk,
+        reply_resp_ok,
+        reply_capnp_value,
+        reply_capnp_version,
+        reply_capnp_value_direct,
+        reply_capnp_version_direct
 );
 library_benchmark_group!(name = routing; benchmarks = route);
 

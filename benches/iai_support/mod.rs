@@ -55,3 +55,58 @@ pub fn fix_hash_seed() {
     // False when a setup earlier in this process already fixed it (to the same value).
     piccolo::store::fix_seed_for_benchmarks(0x5eed_1a1c_a11b_8a5e);
 }
+
+/// The value every benchmark stores and reads: redis-benchmark's `-d 32`.
+#[allow(dead_code)]
+pub const VALUE: &[u8; 32] = b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
+/// Key number `index` as redis-benchmark's `key:__rand_int__` writes it with `-r`: 12 digits.
+#[allow(dead_code)]
+pub fn key(index: usize) -> Vec<u8> {
+    format!("key:{index:012}").into_bytes()
+}
+
+/// Pipelined RESP commands, one per key: `GET key`, or `SET key VALUE` when `set`.
+#[allow(dead_code)]
+pub fn resp_commands(set: bool, keys: &[Vec<u8>]) -> Vec<u8> {
+    fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(format!("${}\r\n", bytes.len()).as_bytes());
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut out = Vec::new();
+    for key in keys {
+        if set {
+            out.extend_from_slice(b"*3\r\n");
+            bulk(&mut out, b"SET");
+            bulk(&mut out, key);
+            bulk(&mut out, VALUE);
+        } else {
+            out.extend_from_slice(b"*2\r\n");
+            bulk(&mut out, b"GET");
+            bulk(&mut out, key);
+        }
+    }
+    out
+}
+
+/// The same requests as framed Cap'n Proto Requests (ids 0, 1, ..), built with the project's
+/// own encoder as a client sends them: `get`, or `set` with the default condition and expiry.
+#[allow(dead_code)]
+pub fn capnp_requests(set: bool, keys: &[Vec<u8>]) -> Vec<u8> {
+    let mut encoder = piccolo::proto::capnp::MessageEncoder::default();
+    let mut out = Vec::new();
+    for (id, key) in keys.iter().enumerate() {
+        encoder.encode_request(&mut out, |mut request| {
+            request.set_id(id as u64);
+            if set {
+                let mut set = request.init_set();
+                set.set_key(key);
+                set.set_value(VALUE);
+            } else {
+                request.set_get(key);
+            }
+        });
+    }
+    out
+}

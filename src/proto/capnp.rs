@@ -155,7 +155,64 @@ pub fn frame_len(buf: &[u8], limits: &FrameLimits) -> Result<Option<usize>, Fram
 
 /// A decoded message, read in place from the frame's bytes (or from the caller's scratch buffer
 /// when the frame was not 8-byte aligned).
-pub type Message<'a, T> = TypedReader<NoAllocSliceSegments<'a>, T>;
+pub type Message<'a, T> = TypedReader<FrameSegments<'a>, T>;
+
+/// The segments of one frame, borrowed from its bytes. Nearly every message has one segment;
+/// it is kept as a plain slice so that the reader's many segment look-ups (one or more per
+/// pointer it follows) are a compare and a copy, not a walk of the segment table.
+pub enum FrameSegments<'a> {
+    /// A single-segment message: its segment.
+    One(&'a [u8]),
+    /// Two or more segments.
+    Many(NoAllocSliceSegments<'a>),
+}
+
+impl fmt::Debug for FrameSegments<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameSegments::One(segment) => f.debug_tuple("One").field(&segment.len()).finish(),
+            FrameSegments::Many(_) => f.debug_tuple("Many").finish_non_exhaustive(),
+        }
+    }
+}
+
+impl message::ReaderSegments for FrameSegments<'_> {
+    #[inline]
+    fn get_segment(&self, idx: u32) -> Option<&[u8]> {
+        match self {
+            FrameSegments::One(segment) => (idx == 0).then_some(*segment),
+            FrameSegments::Many(segments) => segments.get_segment(idx),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            FrameSegments::One(_) => 1,
+            FrameSegments::Many(segments) => segments.len(),
+        }
+    }
+}
+
+/// The segment of a single-segment frame (segment count 0 in the header), or `None` for a
+/// frame of several segments. Errors as the capnp crate's own table reader does: a frame
+/// shorter than its header says.
+fn single_segment(frame: &[u8]) -> ::capnp::Result<Option<&[u8]>> {
+    let Some((header, rest)) = frame.split_first_chunk::<8>() else {
+        return Err(::capnp::Error::failed(
+            "message ends inside its segment table".to_string(),
+        ));
+    };
+    if header[..4] != [0; 4] {
+        return Ok(None);
+    }
+    let words = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    match rest.get(..words * WORD_BYTES) {
+        Some(segment) => Ok(Some(segment)),
+        None => Err(::capnp::Error::failed(
+            "message ends inside its segment".to_string(),
+        )),
+    }
+}
 
 /// Decodes one whole frame (as measured by [`frame_len`]) into a Request, without copying when
 /// `frame` is 8-byte aligned.
@@ -197,8 +254,13 @@ pub fn decode<'a, T: Owned>(
     let traversal_limit_words = (aligned.len() / WORD_BYTES).saturating_mul(4).max(1024);
     let mut options = ReaderOptions::new();
     options.traversal_limit_in_words(Some(traversal_limit_words));
-    let mut slice = aligned;
-    let segments = NoAllocSliceSegments::from_slice(&mut slice, options)?;
+    let segments = match single_segment(aligned)? {
+        Some(segment) => FrameSegments::One(segment),
+        None => {
+            let mut slice = aligned;
+            FrameSegments::Many(NoAllocSliceSegments::from_slice(&mut slice, options)?)
+        }
+    };
     Ok(message::Reader::new(segments, options).into_typed())
 }
 
@@ -388,6 +450,104 @@ pub fn write_error_response(
         error.set_code(code);
         error.set_message(message);
     });
+}
+
+/// The `value` member's tag in Response's union (`value @2`, the union's second member).
+const RESPONSE_TAG_VALUE: u16 = 1;
+/// The `version` member's tag in Response's union (`version @9`).
+const RESPONSE_TAG_VERSION: u16 = 8;
+/// Largest Data a list pointer can describe: its element count has 29 bits.
+const MAX_DATA_BYTES: usize = (1 << 29) - 1;
+
+/// A struct pointer to a struct `offset_words` words after the pointer's own end.
+fn struct_pointer(offset_words: u32, size: ::capnp::private::layout::StructSize) -> u64 {
+    u64::from(offset_words << 2) | (u64::from(size.data) << 32) | (u64::from(size.pointers) << 48)
+}
+
+/// A list pointer to `len` bytes (element size 2, "byte") starting right after the pointer.
+fn byte_list_pointer(len: usize) -> u64 {
+    1 | (((len as u64) << 3 | 2) << 32)
+}
+
+/// `N` words as little-endian bytes (`B` = 8 * `N`), to append in one copy.
+fn words_to_bytes<const N: usize, const B: usize>(words: [u64; N]) -> [u8; B] {
+    debug_assert_eq!(B, N * WORD_BYTES);
+    let mut bytes = [0; B];
+    for (chunk, word) in bytes.chunks_exact_mut(WORD_BYTES).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    bytes
+}
+
+/// Appends a framed `value` Response (`id`, and a Value of `data` and `version`), the answer
+/// to a `get`, without a message builder. The bytes are the ones [`MessageEncoder`] writes for
+/// `response.set_id(id); let mut value = response.init_value(); value.set_data(data);
+/// value.set_version(version)` when the message fits its first segment (tests compare them),
+/// and always one segment: the layout is fixed, so the words are written directly instead of
+/// through the builder's arena (which allocates its segment table on the heap per message).
+///
+/// Data too long for a Cap'n Proto list (2^29 bytes or more) goes through `encoder`, which
+/// reports that as the builder does.
+pub fn write_value_response(
+    encoder: &mut MessageEncoder,
+    out: &mut Vec<u8>,
+    id: u64,
+    data: &[u8],
+    version: u64,
+) {
+    use ::capnp::traits::HasStructSize;
+    if data.len() > MAX_DATA_BYTES {
+        encoder.encode_response(out, |mut response| {
+            response.set_id(id);
+            let mut value = response.init_value();
+            value.set_data(data);
+            value.set_version(version);
+        });
+        return;
+    }
+    let response = response::Builder::STRUCT_SIZE;
+    let value = piccolo_capnp::value::Builder::STRUCT_SIZE;
+    debug_assert_eq!(
+        (response.data, response.pointers, value.data, value.pointers),
+        (3, 1, 1, 1)
+    );
+    let data_words = data.len().div_ceil(WORD_BYTES);
+    // The root pointer, Response (3 data words, 1 pointer), Value (1 data word, 1 pointer), data.
+    let words = 1 + 4 + 2 + data_words;
+    // Below 2^29 / 8 + 7 words, so it fits the header's u32.
+    let head: [u8; 64] = words_to_bytes([
+        (words as u64) << 32,
+        struct_pointer(0, response),
+        id,
+        u64::from(RESPONSE_TAG_VALUE),
+        0,
+        struct_pointer(0, value),
+        version,
+        byte_list_pointer(data.len()),
+    ]);
+    out.reserve(head.len() + data_words * WORD_BYTES);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(data);
+    out.resize(out.len() + (data_words * WORD_BYTES - data.len()), 0);
+}
+
+/// Appends a framed `version` Response (`id`, the key's new version), the answer to a plain
+/// `set`, without a message builder; the same bytes as [`MessageEncoder`] writes for
+/// `response.set_id(id); response.set_version(version)` (tests compare them).
+pub fn write_version_response(out: &mut Vec<u8>, id: u64, version: u64) {
+    use ::capnp::traits::HasStructSize;
+    let response = response::Builder::STRUCT_SIZE;
+    debug_assert_eq!((response.data, response.pointers), (3, 1));
+    // The root pointer and Response: 3 data words, a null pointer.
+    let words: u64 = 1 + 4;
+    out.extend_from_slice(&words_to_bytes::<6, 48>([
+        words << 32,
+        struct_pointer(0, response),
+        id,
+        u64::from(RESPONSE_TAG_VERSION),
+        version,
+        0,
+    ]));
 }
 
 #[cfg(test)]
@@ -616,6 +776,32 @@ mod tests {
     }
 
     #[test]
+    fn frames_shorter_than_their_header_are_decode_errors() {
+        let mut encoder = MessageEncoder::default();
+        let mut out = Vec::new();
+        encode_set_request(&mut encoder, &mut out, 5, b"value");
+        let words = aligned_copy(&out);
+        let bytes = Word::words_to_bytes(&words);
+        let mut scratch = Vec::new();
+        assert_eq!(
+            decode_request(&bytes[..out.len()], &mut scratch)
+                .unwrap()
+                .get()
+                .unwrap()
+                .get_id(),
+            5
+        );
+        // Cut inside the header, then inside the segment: errors, never a panic or a read
+        // past the end.
+        for len in [0, 4, 7, 8, out.len() - 8, out.len() - 1] {
+            assert!(
+                decode_request(&bytes[..len], &mut scratch).is_err(),
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
     fn garbage_after_a_valid_header_is_a_decode_error() {
         // One segment of two words whose root pointer points far outside the segment.
         let mut bytes = 0u32.to_le_bytes().to_vec();
@@ -655,6 +841,106 @@ mod tests {
                         let _ = set.get_value();
                     }
                 }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn builder_value_response(
+        encoder: &mut MessageEncoder,
+        id: u64,
+        data: &[u8],
+        version: u64,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        encoder.encode_response(&mut out, |mut response| {
+            response.set_id(id);
+            let mut value = response.init_value();
+            value.set_data(data);
+            value.set_version(version);
+        });
+        out
+    }
+
+    #[test]
+    fn direct_value_response_matches_the_builder() {
+        let mut encoder = MessageEncoder::default();
+        let ids = [0, 1, 42, u64::MAX];
+        for len in (0..=80).chain([255, 256, 1000, 4096]) {
+            let data: Vec<u8> = (0..len).map(|index| (index * 7 + 3) as u8).collect();
+            for (index, &id) in ids.iter().enumerate() {
+                let version = (index as u64) << 40 | len as u64;
+                let mut direct = vec![0xAA];
+                write_value_response(&mut encoder, &mut direct, id, &data, version);
+                assert_eq!(direct[0], 0xAA, "appends after what is there");
+                let expected = builder_value_response(&mut encoder, id, &data, version);
+                assert_eq!(&direct[1..], &expected[..], "len {len}, id {id}");
+            }
+        }
+    }
+
+    #[test]
+    fn direct_value_response_beyond_the_first_segment_decodes_the_same() {
+        // The builder spills a value larger than its first segment into a second one; the
+        // direct writer keeps one segment. Both must read back the same.
+        let mut encoder = MessageEncoder::new(16);
+        let data: Vec<u8> = (0..5000).map(|index| (index % 251) as u8).collect();
+        let mut direct = Vec::new();
+        write_value_response(&mut encoder, &mut direct, 9, &data, 77);
+        let built = builder_value_response(&mut encoder, 9, &data, 77);
+        assert_ne!(direct, built, "the builder used two segments");
+        for frame in [&direct, &built] {
+            assert_eq!(
+                frame_len(frame, &FrameLimits::DEFAULT),
+                Ok(Some(frame.len()))
+            );
+            let words = aligned_copy(frame);
+            let mut scratch = Vec::new();
+            let bytes = &Word::words_to_bytes(&words)[..frame.len()];
+            let message = decode::<response::Owned>(bytes, &mut scratch).unwrap();
+            let response = message.get().unwrap();
+            assert_eq!(response.get_id(), 9);
+            let response::Value(value) = response.which().unwrap() else {
+                panic!("not a value");
+            };
+            let value = value.unwrap();
+            assert_eq!(value.get_data().unwrap(), &data[..]);
+            assert_eq!(value.get_version(), 77);
+        }
+    }
+
+    #[test]
+    fn direct_version_response_matches_the_builder() {
+        let mut encoder = MessageEncoder::new(128);
+        for (id, version) in [(0, 0), (1, 1), (7, 1 << 55), (u64::MAX, u64::MAX)] {
+            let mut direct = b"x".to_vec();
+            write_version_response(&mut direct, id, version);
+            let mut expected = b"x".to_vec();
+            encoder.encode_response(&mut expected, |mut response| {
+                response.set_id(id);
+                response.set_version(version);
+            });
+            assert_eq!(direct, expected, "id {id}, version {version}");
+        }
+    }
+
+    #[test]
+    fn direct_value_responses_match_the_builder_for_random_input() {
+        use proptest::prelude::*;
+        let encoder = std::cell::RefCell::new(MessageEncoder::default());
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(256));
+        let input = (
+            any::<u64>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..2048),
+        );
+        runner
+            .run(&input, |(id, version, data)| {
+                let encoder = &mut *encoder.borrow_mut();
+                let mut direct = Vec::new();
+                write_value_response(encoder, &mut direct, id, &data, version);
+                let expected = builder_value_response(encoder, id, &data, version);
+                prop_assert_eq!(direct, expected);
                 Ok(())
             })
             .unwrap();

@@ -8,14 +8,21 @@
 //! the reply ring, and the connection's reorder buffer, which encodes the replies. What it leaves
 //! out is only what needs the kernel: `read`/`write`, `epoll` and the wake-ups. It is public for
 //! the benchmarks only and not part of the supported API.
+//!
+//! A pair made with [`Pair::new_capnp`] is a Cap'n Proto connection instead: its
+//! [`Pair::round_trip`] takes framed Requests and runs what `Reactor::parse_capnp` runs
+//! ([`capnp::frame_len`], [`capnp::decode_request`], [`capnp_dispatch::dispatch`]), then the same
+//! rings and worker, and its reorder buffer encodes Responses.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use piccolo_queues::{RingConsumer, RingProducer, Variant};
 
-use super::{Router, ServerInfo, Session};
+use super::{CAPNP_FIRST_SEGMENT_WORDS, Router, ServerInfo, Session};
+use crate::proto::capnp::{self, FrameLimits};
 use crate::proto::resp::{self, Limits};
+use crate::server::capnp_dispatch;
 use crate::server::commands::{Dispatch, dispatch};
 use crate::server::message::{ConnId, Reply, Request};
 use crate::server::order::Order;
@@ -35,6 +42,9 @@ pub struct Pair<V: Variant> {
     session: Session,
     info: ServerInfo,
     limits: Limits,
+    /// `Some` for a Cap'n Proto connection: the reactor's frame limits and its scratch space
+    /// for unaligned frames.
+    capnp: Option<(FrameLimits, Vec<::capnp::Word>)>,
 }
 
 impl<V: Variant> Pair<V> {
@@ -87,7 +97,24 @@ impl<V: Variant> Pair<V> {
                 requirepass: None,
             },
             limits,
+            capnp: None,
         }
+    }
+
+    /// [`Pair::new`] for a Cap'n Proto connection: the session encodes Responses (with the
+    /// reactor's first-segment size) and [`Pair::round_trip`] takes framed Requests.
+    pub fn new_capnp(ring_capacity: usize, keys: usize) -> Pair<V> {
+        let mut pair = Pair::new(ring_capacity, keys);
+        pair.session.order.use_capnp(CAPNP_FIRST_SEGMENT_WORDS);
+        // As `Reactor::parse_capnp` bounds frames.
+        let limits = FrameLimits {
+            max_message_bytes: FrameLimits::DEFAULT
+                .max_message_bytes
+                .min(pair.info.max_query_bytes),
+            ..FrameLimits::DEFAULT
+        };
+        pair.capnp = Some((limits, Vec::new()));
+        pair
     }
 
     /// The worker's shard, to load keys before measuring.
@@ -95,21 +122,17 @@ impl<V: Variant> Pair<V> {
         &mut self.shard
     }
 
-    /// Runs every whole RESP command in `input` through reactor and worker and returns the bytes
-    /// the client would read. Panics on a protocol error, on a command left unparsed, or if the
-    /// ring budget runs out (the caller sends at most `ring_capacity` commands at once).
+    /// Runs every whole command in `input` (RESP, or framed Cap'n Proto Requests for a pair
+    /// from [`Pair::new_capnp`]) through reactor and worker and returns the bytes the client
+    /// would read. Panics on a protocol error, on a command left unparsed, or if the ring budget
+    /// runs out (the caller sends at most `ring_capacity` commands at once).
     pub fn round_trip(&mut self, input: &[u8]) -> &[u8] {
         self.session.out.clear();
         // Reactor: parse and dispatch everything buffered (requests are pushed deferred).
-        let mut start = 0;
-        while start < input.len() {
-            let (command, used) = resp::parse(&input[start..], &self.limits)
-                .expect("benchmark input is valid RESP")
-                .expect("benchmark input holds whole commands");
-            let outcome = dispatch(&command, &mut self.session, &mut self.router, &self.info);
-            assert_eq!(outcome, Dispatch::Done, "the ring budget ran out");
-            self.info.commands_processed += 1;
-            start += used;
+        if self.capnp.is_some() {
+            self.parse_capnp(input);
+        } else {
+            self.parse_resp(input);
         }
         // Reactor: publish the deferred requests (no worker to wake here).
         if std::mem::take(&mut self.router.touched[0]) {
@@ -133,5 +156,42 @@ impl<V: Variant> Pair<V> {
             session.order.deliver(reply, &mut session.out);
         });
         &self.session.out
+    }
+
+    /// The RESP half of `Reactor::parse`.
+    fn parse_resp(&mut self, input: &[u8]) {
+        let mut start = 0;
+        while start < input.len() {
+            let (command, used) = resp::parse(&input[start..], &self.limits)
+                .expect("benchmark input is valid RESP")
+                .expect("benchmark input holds whole commands");
+            let outcome = dispatch(&command, &mut self.session, &mut self.router, &self.info);
+            assert_eq!(outcome, Dispatch::Done, "the ring budget ran out");
+            self.info.commands_processed += 1;
+            start += used;
+        }
+    }
+
+    /// `Reactor::parse_capnp`: frame, decode in place (or via the scratch buffer when `input`
+    /// is not 8-byte aligned), dispatch.
+    fn parse_capnp(&mut self, input: &[u8]) {
+        let Some((limits, scratch)) = self.capnp.as_mut() else {
+            unreachable!("only called for a Cap'n Proto pair");
+        };
+        let mut start = 0;
+        while start < input.len() {
+            let len = capnp::frame_len(&input[start..], limits)
+                .expect("benchmark frames are within the limits")
+                .expect("benchmark input holds whole frames");
+            let frame = &input[start..start + len];
+            let outcome = capnp::decode_request(frame, scratch).and_then(|message| {
+                let request = message.get()?;
+                capnp_dispatch::dispatch(request, &mut self.session, &mut self.router, &self.info)
+            });
+            let outcome = outcome.expect("benchmark input is a valid Request");
+            assert_eq!(outcome, Dispatch::Done, "the ring budget ran out");
+            self.info.commands_processed += 1;
+            start += len;
+        }
     }
 }
