@@ -19,8 +19,8 @@
 use std::collections::VecDeque;
 
 use super::message::{Reply, ReplyKind, WorkerStats, packed_keys};
-use crate::proto::capnp::MessageEncoder;
 use crate::proto::capnp::piccolo_capnp::{ErrorCode, response};
+use crate::proto::capnp::{self, MessageEncoder};
 use crate::proto::reply;
 
 /// What a Cap'n Proto client's entry needs to build its Response: the client's request id and
@@ -261,6 +261,22 @@ fn encode_reply_capnp(reply: &Reply, tag: Tag, encoder: &mut MessageEncoder, out
     if reply.kind == ReplyKind::Error {
         encode_error_capnp(encoder, out, tag.id, reply.data.as_slice());
         return;
+    }
+    // The hot answers (get's value, set's version) have a fixed layout and are written directly
+    // (byte-identical to the builder's output, tested in proto::capnp). The arms mirror the
+    // builder's match below, with the same precedence.
+    match (tag.shape, reply.kind) {
+        (Shape::Version | Shape::Cas, ReplyKind::Integer) => {
+            return capnp::write_version_response(out, tag.id, reply.int as u64);
+        }
+        (_, ReplyKind::Bulk | ReplyKind::Simple) => {
+            return capnp::write_value_response(encoder, out, tag.id, reply.data.as_slice(), 0);
+        }
+        (_, ReplyKind::ValueVersion) => {
+            let data = reply.data.as_slice();
+            return capnp::write_value_response(encoder, out, tag.id, data, reply.int as u64);
+        }
+        _ => {}
     }
     encoder.encode_response(out, |mut response| {
         response.set_id(tag.id);

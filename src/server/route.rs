@@ -1,7 +1,7 @@
 //! The protocol-neutral step of dispatch: an operation on keys becomes [`Request`]s routed by
 //! key slot to the workers that own the keys, with one reorder [`Entry`] for the answer.
 //!
-//! Both front ends call it: [`super::commands`] for RESP and [`super::capnp`] for Cap'n Proto.
+//! Both front ends call it: [`super::commands`] for RESP and [`super::capnp_dispatch`] for Cap'n Proto.
 //! Neither builds `Request`s for keyed operations itself, so routing, splitting multi-key
 //! operations and the ring budgets are written once. Errors are returned, never written: each
 //! protocol words them its own way.
