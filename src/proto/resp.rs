@@ -177,8 +177,32 @@ impl<'a> Command<'a> {
         }
     }
 
-    /// Appends `arg`, which must be a slice of the `buf` given to [`with_expected`].
-    #[inline]
+    /// Appends `buf[start..end]` (the multibulk parser's arguments, where `buf` is the one
+    /// given to [`with_expected`](Self::with_expected)): the common case stores two offsets.
+    #[inline(always)]
+    fn push_range(&mut self, start: usize, end: usize) {
+        if let Repr::Borrowed {
+            buf,
+            len,
+            inline,
+            spill,
+        } = &mut self.repr
+        {
+            let count = *len as usize;
+            if count < INLINE_ARGS && spill.is_empty() && end <= u32::MAX as usize {
+                debug_assert!(start <= end && end <= buf.len());
+                inline[count] = [start as u32, end as u32];
+                *len += 1;
+                return;
+            }
+            let buf: &'a [u8] = buf;
+            self.push(&buf[start..end]);
+        }
+    }
+
+    /// Appends `arg`, which must be a slice of the `buf` given to
+    /// [`with_expected`](Self::with_expected).
+    #[inline(never)]
     fn push(&mut self, arg: &'a [u8]) {
         let Repr::Borrowed {
             buf,
@@ -436,7 +460,7 @@ fn parse_multibulk<'a>(
             [b'\r'] | [] => return Ok(None),
             _ => return Err(ProtoError::MissingBulkTerminator),
         }
-        command.push(&buf[body_start..body_end]);
+        command.push_range(body_start, body_end);
         pos = body_end + 2;
     }
     debug_assert_eq!(command.len(), count);
