@@ -181,7 +181,9 @@ usage: piccolo-server [options]
                             whenever cores >= workers + 1; off never pins
   --no-pin                  same as --pin off
   --requirepass PASSWORD    clients must AUTH with this password (as Redis's default user)
-  --worker-spins N          spins of an idle worker before it parks (default 200)
+  --worker-spins N          most spins of an idle worker before it parks (default 200); halved
+                            after each wait that parked, down to 8, doubled after each that
+                            found work while spinning
   --reactor-spins N         spins of the reactor on the reply rings before it sleeps while
                             requests are in flight (default 0: off; try 3000 on an idle many-core box)
   --help, --version

@@ -5,6 +5,7 @@
 //! into the reply ring, publish the batch with one `flush`, and wake the reactor through its
 //! [`SleepFlag`] and `mio::Waker` only if it announced that it sleeps: at most one wake-up per
 //! batch. When the ring is empty the worker spins briefly, then parks ([`Parker::wait_timeout`]);
+//! how long it spins adapts to whether spinning has been finding work ([`SpinBudget`]);
 //! every `IDLE_TICK` it wakes on its own to run a bounded step of active expiry and of the
 //! cleaner. An empty shard parks without a timeout, so an idle server uses no CPU.
 //!
@@ -28,6 +29,44 @@ use crate::store::{Condition, Config, Expiry, SetOptions, Shard, StoreError};
 pub const BATCH_MAX: usize = 256;
 /// Default spins before parking (each one `spin_loop` hint plus a look at the ring).
 pub const SPINS_BEFORE_PARK: u32 = 200;
+/// The fewest spins [`SpinBudget`] shrinks to (unless `--worker-spins` is lower): enough to
+/// notice that work has started arriving within a spin again.
+pub const SPINS_MIN: u32 = 8;
+
+/// How many times an idle worker spins before it parks, adapted the way adaptive mutexes adapt
+/// their spinning: a wait that found work while spinning doubles the budget (up to the
+/// configured `--worker-spins`), a wait that ended in a park halves it (down to
+/// [`SPINS_MIN`]). Spinning pays only when the next request comes within the spin window (many
+/// clients); with one pipelining client the gap between batches is a network round trip, far
+/// longer than the window, and every spin was burnt CPU before a park anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpinBudget {
+    current: u32,
+    max: u32,
+}
+
+impl SpinBudget {
+    /// A budget that starts at, and never exceeds, `max` spins.
+    pub fn new(max: u32) -> SpinBudget {
+        SpinBudget { current: max, max }
+    }
+
+    /// Spins for the next wait.
+    pub fn spins(&self) -> u32 {
+        self.current
+    }
+
+    /// Records how the last wait ended: `parked` when it had to park (the spins were wasted).
+    pub fn record(&mut self, parked: bool) {
+        let min = SPINS_MIN.min(self.max);
+        self.current = if parked {
+            (self.current / 2).max(min)
+        } else {
+            self.current.saturating_mul(2).clamp(min, self.max)
+        };
+    }
+}
+
 /// How often an idle worker with keys wakes up for expiry and cleaning.
 pub const IDLE_TICK: Duration = Duration::from_millis(100);
 /// Records looked at by one active-expiry step.
@@ -73,6 +112,7 @@ impl<V: Variant> Worker<V> {
         let mut shard = Shard::new(Config::default());
         let mut last_maintenance_ms = unix_now_ms();
         let mut stats = WorkerStats::default();
+        let mut budget = SpinBudget::new(self.spins);
         loop {
             let now_ms = unix_now_ms();
             let replies = &mut self.replies;
@@ -121,10 +161,13 @@ impl<V: Variant> Worker<V> {
             let ready = || !requests.is_empty() || shutdown.load(Ordering::Acquire);
             stats.idle_waits += 1;
             if shard.is_empty() {
-                stats.parks += u64::from(parker.wait(self.spins, ready).min(1));
+                let parks = parker.wait(budget.spins(), ready);
+                budget.record(parks > 0);
+                stats.parks += u64::from(parks.min(1));
                 continue;
             }
-            let (woken, parks) = parker.wait_timeout_counted(self.spins, IDLE_TICK, ready);
+            let (woken, parks) = parker.wait_timeout_counted(budget.spins(), IDLE_TICK, ready);
+            budget.record(parks > 0 || !woken);
             stats.parks += u64::from(parks.min(1));
             if !woken {
                 // Idle for a tick: bounded maintenance, then back to waiting.
@@ -548,5 +591,46 @@ fn execute_set(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
                 Reply::to(request, ReplyKind::Nil)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spin_budget_halves_on_parks_and_doubles_on_finds() {
+        let mut budget = SpinBudget::new(200);
+        assert_eq!(budget.spins(), 200);
+        // One client pipelining: every wait parks; the budget falls to the floor and stays.
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            budget.record(true);
+            seen.push(budget.spins());
+        }
+        assert_eq!(seen, [100, 50, 25, 12, SPINS_MIN, 8, 8, 8, 8, 8]);
+        // Work starts arriving within the window: it grows back to the configured maximum.
+        for _ in 0..10 {
+            budget.record(false);
+        }
+        assert_eq!(budget.spins(), 200);
+    }
+
+    #[test]
+    fn spin_budget_respects_a_small_or_zero_maximum() {
+        let mut none = SpinBudget::new(0);
+        none.record(false);
+        assert_eq!(none.spins(), 0);
+        none.record(true);
+        assert_eq!(none.spins(), 0);
+        let mut few = SpinBudget::new(3);
+        few.record(true);
+        assert_eq!(
+            few.spins(),
+            3,
+            "the floor is the maximum when the maximum is below it"
+        );
+        few.record(false);
+        assert_eq!(few.spins(), 3);
     }
 }
