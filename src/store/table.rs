@@ -75,10 +75,15 @@ struct Progress {
     old_full_capacity: usize,
 }
 
-pub(crate) struct Table {
-    /// Inline, so that a lookup reaches its partition with a shift and a mask.
+/// The partitions, in one allocation: their tables (what lookups read) first.
+struct Partitions {
     tables: [Tables; PARTITIONS],
-    progress: Box<[Progress; PARTITIONS]>,
+    progress: [Progress; PARTITIONS],
+}
+
+pub(crate) struct Table {
+    /// Boxed, so that the shard stays small to move (the partitions are 22 KiB at 256).
+    parts: Box<Partitions>,
     /// Partitions whose `old` table is not empty.
     migrating: usize,
     /// Entries in old tables (still to move).
@@ -117,8 +122,7 @@ impl Table {
         });
         Table {
             capacity: progress.iter().map(|p| p.full_capacity).sum(),
-            tables,
-            progress: Box::new(progress),
+            parts: Box::new(Partitions { tables, progress }),
             migrating: 0,
             to_move: 0,
             idle_next: 0,
@@ -128,14 +132,16 @@ impl Table {
 
     /// Entries in every partition (walks the partitions: for statistics, not per request).
     pub(crate) fn len(&self) -> usize {
-        self.tables
+        self.parts
+            .tables
             .iter()
             .map(|t| t.current.len() + t.old.len())
             .sum()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.tables
+        self.parts
+            .tables
             .iter()
             .all(|t| t.current.is_empty() && t.old.is_empty())
     }
@@ -163,19 +169,18 @@ impl Table {
 
     /// Bytes allocated by every partition's tables, and by the partitions themselves.
     pub(crate) fn allocation_size(&self) -> usize {
-        std::mem::size_of::<[Tables; PARTITIONS]>()
-            + std::mem::size_of::<[Progress; PARTITIONS]>()
+        std::mem::size_of::<Partitions>()
             + self
+                .parts
                 .tables
                 .iter()
                 .map(|t| t.current.allocation_size() + t.old.allocation_size())
                 .sum::<usize>()
     }
 
-    #[inline]
     pub(crate) fn find(&self, hash: u64, eq: impl FnMut(&Handle) -> bool) -> Option<Handle> {
         let mut eq = eq;
-        let tables = &self.tables[partition_of(hash)];
+        let tables = &self.parts.tables[partition_of(hash)];
         if let Some(&handle) = tables.current.find(hash, &mut eq) {
             return Some(handle);
         }
@@ -187,7 +192,7 @@ impl Table {
 
     /// The entry holding `handle` (whose key hashes to `hash`), to point it elsewhere.
     pub(crate) fn slot_of(&mut self, hash: u64, handle: Handle) -> Option<&mut Handle> {
-        let tables = &mut self.tables[partition_of(hash)];
+        let tables = &mut self.parts.tables[partition_of(hash)];
         if let Some(slot) = tables.current.find_mut(hash, |&h| h == handle) {
             return Some(slot);
         }
@@ -195,10 +200,9 @@ impl Table {
     }
 
     /// Remove the entry holding `handle`; false if there is none.
-    #[inline]
     pub(crate) fn remove(&mut self, hash: u64, handle: Handle) -> bool {
         let index = partition_of(hash);
-        if let Ok(entry) = self.tables[index]
+        if let Ok(entry) = self.parts.tables[index]
             .current
             .find_entry(hash, |&h| h == handle)
         {
@@ -211,7 +215,7 @@ impl Table {
     /// The body of [`Table::remove`] for an entry not in the current table, out of line.
     #[inline(never)]
     fn remove_old(&mut self, index: usize, hash: u64, handle: Handle) -> bool {
-        let old = &mut self.tables[index].old;
+        let old = &mut self.parts.tables[index].old;
         match old.find_entry(hash, |&h| h == handle) {
             Ok(entry) => {
                 entry.remove();
@@ -231,7 +235,7 @@ impl Table {
     #[inline]
     pub(crate) fn reserve_one(&mut self, arena: &Arena, hash: u64) -> Result<(), ()> {
         let index = partition_of(hash);
-        let current = &self.tables[index].current;
+        let current = &self.parts.tables[index].current;
         if current.len() < current.capacity() {
             return Ok(());
         }
@@ -241,18 +245,18 @@ impl Table {
     /// The body of [`Table::reserve_one`] when the partition's table is full, out of line.
     #[inline(never)]
     fn make_room(&mut self, arena: &Arena, index: usize) -> Result<(), ()> {
-        if !self.tables[index].old.is_empty() {
+        if !self.parts.tables[index].old.is_empty() {
             // Unreachable in practice: the new table is sized for the old entries plus the
             // inserts made while the steps empty the old one. Should it fill, finish the
             // migration first, then start another.
             self.finish_migration(arena, index);
-            let current = &self.tables[index].current;
+            let current = &self.parts.tables[index].current;
             if current.len() < current.capacity() {
                 return Ok(());
             }
         }
-        let full_capacity = self.progress[index].full_capacity;
-        let tables = &mut self.tables[index];
+        let full_capacity = self.parts.progress[index].full_capacity;
+        let tables = &mut self.parts.tables[index];
         let len = tables.current.len();
         let capacity = if len < full_capacity / 2 {
             // Mostly tombstones: a table of the same size, without them.
@@ -279,7 +283,7 @@ impl Table {
             full_capacity
         };
         self.capacity += fresh_capacity;
-        self.progress[index] = Progress {
+        self.parts.progress[index] = Progress {
             cursor: 0,
             full_capacity: fresh_capacity,
             old_full_capacity,
@@ -288,9 +292,8 @@ impl Table {
     }
 
     /// Insert a handle for a key known to be absent. [`Table::reserve_one`] must have made room.
-    #[inline]
     pub(crate) fn insert(&mut self, arena: &Arena, hash: u64, handle: Handle) {
-        let current = &mut self.tables[partition_of(hash)].current;
+        let current = &mut self.parts.tables[partition_of(hash)].current;
         debug_assert!(current.len() < current.capacity());
         current.insert_unique(hash, handle, |&h| hash_of(arena, h));
     }
@@ -300,7 +303,7 @@ impl Table {
     #[inline]
     pub(crate) fn migrate_step(&mut self, arena: &Arena, hash: u64, max_entries: usize) -> usize {
         let index = partition_of(hash);
-        if self.tables[index].old.is_empty() {
+        if self.parts.tables[index].old.is_empty() {
             return 0;
         }
         self.step(
@@ -320,11 +323,11 @@ impl Table {
         let mut visited = 0;
         while self.migrating > 0 && moved < max_entries && looked < max_buckets {
             let index = self.idle_next;
-            if !self.tables[index].old.is_empty() {
+            if !self.parts.tables[index].old.is_empty() {
                 let (m, l) = self.step(arena, index, max_entries - moved, max_buckets - looked);
                 moved += m;
                 looked += l;
-                if l > 0 && !self.tables[index].old.is_empty() {
+                if l > 0 && !self.parts.tables[index].old.is_empty() {
                     // The budget ran out on this partition: resume here next time.
                     continue;
                 }
@@ -349,8 +352,8 @@ impl Table {
         max_entries: usize,
         max_buckets: usize,
     ) -> (usize, usize) {
-        let tables = &mut self.tables[index];
-        let progress = &mut self.progress[index];
+        let tables = &mut self.parts.tables[index];
+        let progress = &mut self.parts.progress[index];
         let buckets = tables.old.num_buckets();
         let start = progress.cursor;
         let end = buckets.min(start.saturating_add(max_buckets));
@@ -380,16 +383,16 @@ impl Table {
 
     /// Drop partition `index`'s emptied old table.
     fn end_migration(&mut self, index: usize) {
-        debug_assert!(self.tables[index].old.is_empty());
-        self.tables[index].old = HashTable::new();
+        debug_assert!(self.parts.tables[index].old.is_empty());
+        self.parts.tables[index].old = HashTable::new();
         self.migrating -= 1;
-        self.capacity -= std::mem::take(&mut self.progress[index].old_full_capacity);
+        self.capacity -= std::mem::take(&mut self.parts.progress[index].old_full_capacity);
     }
 
     /// Move every remaining entry of partition `index` at once (a fallback, never the normal
     /// path).
     fn finish_migration(&mut self, arena: &Arena, index: usize) {
-        let tables = &mut self.tables[index];
+        let tables = &mut self.parts.tables[index];
         let old = std::mem::take(&mut tables.old);
         if old.is_empty() {
             return;
@@ -401,7 +404,7 @@ impl Table {
                 .current
                 .insert_unique(hash_of(arena, handle), handle, |&h| hash_of(arena, h));
         }
-        let progress = &mut self.progress[index];
+        let progress = &mut self.parts.progress[index];
         let full_capacity = progress.full_capacity.max(tables.current.capacity());
         self.capacity = self.capacity + full_capacity
             - progress.full_capacity
@@ -412,7 +415,8 @@ impl Table {
 
     /// Every handle, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Handle> {
-        self.tables
+        self.parts
+            .tables
             .iter()
             .flat_map(|t| t.current.iter().chain(t.old.iter()))
     }
@@ -431,9 +435,9 @@ impl Table {
     /// is right. `hash` gives a handle's key hash.
     pub(crate) fn check(&self, hash: impl Fn(Handle) -> u64) {
         let mut migrating = 0;
-        for (index, tables) in self.tables.iter().enumerate() {
+        for (index, tables) in self.parts.tables.iter().enumerate() {
             let (current, old) = (&tables.current, &tables.old);
-            let progress = self.progress[index];
+            let progress = self.parts.progress[index];
             assert!(current.capacity() <= progress.full_capacity);
             assert!(old.capacity() <= progress.old_full_capacity);
             for &handle in current.iter() {
@@ -468,9 +472,10 @@ impl Table {
             }
         }
         assert_eq!(migrating, self.migrating, "migrating partitions counted");
-        let to_move: usize = self.tables.iter().map(|t| t.old.len()).sum();
+        let to_move: usize = self.parts.tables.iter().map(|t| t.old.len()).sum();
         assert_eq!(to_move, self.to_move, "entries to move counted");
         let capacity: usize = self
+            .parts
             .progress
             .iter()
             .map(|p| p.full_capacity + p.old_full_capacity)
