@@ -785,6 +785,17 @@ fn peak_rss_bytes() -> usize {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// An insert of the growth part over `SLOW_NS` by wall or CPU time, and what it did.
+struct SlowInsert {
+    wall_ns: u64,
+    cpu_ns: u64,
+    index: u64,
+    capacity: (usize, usize),
+    migrations: u64,
+    segments_opened: u64,
+    minor_faults: i64,
+}
+
 /// 10,000,000 new keys into an empty shard (no capacity reserved), 32-byte values, each insert
 /// timed by the wall clock; the table grows through every doubling on the way.
 fn growth(options: &Options) {
@@ -805,7 +816,7 @@ fn growth(options: &Options) {
     for i in 0..inserts {
         key_of(i, &mut key);
         let hash = hash_key(&key);
-        let capacity_before = shard.work_counters().table_capacity;
+        let before = shard.work_counters();
         let usage_before = thread_usage();
         let cpu_before = thread_cpu_ns();
         let begin = Instant::now();
@@ -817,14 +828,24 @@ fn growth(options: &Options) {
         wall.record(ns);
         cpu.record(cpu_ns);
         over_cpu += u64::from(cpu_ns > SLOW_NS);
-        if ns > SLOW_NS {
-            over += 1;
+        if ns > SLOW_NS || cpu_ns > SLOW_NS {
             let usage_after = thread_usage();
             let preempted = usage_after.involuntary_switches > usage_before.involuntary_switches
                 || usage_after.voluntary_switches > usage_before.voluntary_switches;
-            over_unpreempted += u64::from(!preempted);
-            let capacity_after = shard.work_counters().table_capacity;
-            slow.push((ns, i, capacity_before, capacity_after));
+            if ns > SLOW_NS {
+                over += 1;
+                over_unpreempted += u64::from(!preempted);
+            }
+            let after = shard.work_counters();
+            slow.push(SlowInsert {
+                wall_ns: ns,
+                cpu_ns,
+                index: i,
+                capacity: (before.table_capacity, after.table_capacity),
+                migrations: after.table_migrations - before.table_migrations,
+                segments_opened: after.segments_opened - before.segments_opened,
+                minor_faults: usage_after.minor_faults - usage_before.minor_faults,
+            });
         }
         if i % 65_536 == 0 {
             peak_shard = peak_shard.max(shard.memory().total_bytes());
@@ -864,13 +885,26 @@ fn growth(options: &Options) {
         "  inserts over 100 us: {over} by wall time ({over_unpreempted} of them with no context \
          switch), {over_cpu} by thread CPU time"
     );
-    slow.sort_by_key(|s| std::cmp::Reverse(s.0));
-    for &(ns, i, before, after) in slow.iter().take(10) {
+    let show = |s: &SlowInsert| {
         println!(
-            "    insert {i}: {:.1} us, table capacity {before} -> {after}",
-            us(ns)
+            "    insert {}: wall {:.1} us, CPU {:.1} us, table capacity {} -> {}, migrations \
+             started {}, segments opened {}, minor faults {}",
+            s.index,
+            us(s.wall_ns),
+            us(s.cpu_ns),
+            s.capacity.0,
+            s.capacity.1,
+            s.migrations,
+            s.segments_opened,
+            s.minor_faults
         );
-    }
+    };
+    println!("  slowest inserts by wall time:");
+    slow.sort_by_key(|s| std::cmp::Reverse(s.wall_ns));
+    slow.iter().take(5).for_each(show);
+    println!("  slowest inserts by thread CPU time:");
+    slow.sort_by_key(|s| std::cmp::Reverse(s.cpu_ns));
+    slow.iter().take(10).for_each(show);
     let stats = shard.memory();
     println!(
         "  shard memory: peak {:.0} MiB, final {:.0} MiB (table {:.0} MiB); process peak RSS \

@@ -203,8 +203,9 @@ pub struct CleanReport {
     pub bytes_moved: usize,
     /// Segments given back to the allocator.
     pub segments_freed: usize,
-    /// Records of the log walked to move table entries to a new table (while one migrates).
-    pub table_records_walked: usize,
+    /// Buckets of old tables looked at to move table entries to new ones (while a table
+    /// partition migrates).
+    pub table_buckets_looked: usize,
 }
 
 /// Memory use of a shard, for INFO and metrics.
@@ -260,14 +261,17 @@ pub struct WorkCounters {
     pub segments_freed: u64,
     /// Bytes the cleaner moved.
     pub cleaner_bytes_moved: u64,
-    /// Keys the table can hold before it grows (a change means it grew or shrank); while a
-    /// migration runs, the two tables together.
+    /// Keys the table's partitions were made to hold (a change means one grew or was remade);
+    /// for a partition that migrates, its two tables together.
     pub table_capacity: usize,
-    /// Table migrations started (each one replaces the table by a larger or a clean one and
-    /// moves the entries across in steps; see DESIGN.md, store, "Incremental resizing").
+    /// Table migrations started, in all partitions (each one replaces a partition's table by a
+    /// larger or a clean one and moves the entries across in steps; see DESIGN.md, store,
+    /// "Incremental resizing").
     pub table_migrations: u64,
-    /// Whether a table migration is running.
+    /// Whether a table migration is running (in any partition).
     pub table_migrating: bool,
+    /// Table entries still to move from old tables to new ones.
+    pub table_entries_to_move: usize,
 }
 
 /// Why an operation was refused. Nothing was changed when one of these is returned.

@@ -3,7 +3,7 @@
 
 use super::arena::{Arena, Handle, Part};
 use super::record::{self, Header};
-use super::table::{MIGRATE_STEP_RECORDS, Table};
+use super::table::{MIGRATE_STEP_ENTRIES, Table};
 use super::{
     Appended, CleanReport, Condition, Config, Counter, Expiry, MAX_CLEANER_AGE_BYTES,
     MAX_SEGMENT_BYTES, MemoryStats, SetOptions, SetOutcome, StoreError, Value, WorkCounters,
@@ -330,7 +330,8 @@ impl Shard {
         let removed = self.table.remove(hash, handle);
         assert!(removed, "a live record is in the table");
         self.kill(handle, header);
-        self.table.migrate_step(&self.arena, MIGRATE_STEP_RECORDS);
+        self.table
+            .migrate_step(&self.arena, hash, MIGRATE_STEP_ENTRIES);
     }
 
     /// Mark a record dead and take it out of the live counts.
@@ -397,7 +398,7 @@ impl Shard {
         let size = record::record_bytes(key_len, value_len, expiry_field);
         if existing.is_none() {
             self.table
-                .reserve_one(&self.arena)
+                .reserve_one(&self.arena, hash)
                 .map_err(|()| StoreError::OutOfMemory)?;
         }
         let mut header = [0u8; record::MAX_HEADER_BYTES];
@@ -428,7 +429,8 @@ impl Shard {
             }
             None => self.table.insert(&self.arena, hash, handle),
         }
-        self.table.migrate_step(&self.arena, MIGRATE_STEP_RECORDS);
+        self.table
+            .migrate_step(&self.arena, hash, MIGRATE_STEP_ENTRIES);
         Ok(handle)
     }
 
@@ -1013,11 +1015,11 @@ impl Shard {
     pub fn clean_step(&mut self, max_bytes: usize) -> CleanReport {
         let mut report = CleanReport::default();
         if self.table.is_migrating() {
-            // Idle work for the table too: one record walked per 256 bytes of budget (32 for
+            // Idle work for the table too: one entry moved per 256 bytes of budget (32 for
             // the usual 8 KiB), at least a write's step.
-            report.table_records_walked = self
+            report.table_buckets_looked = self
                 .table
-                .migrate_step(&self.arena, (max_bytes / 256).max(MIGRATE_STEP_RECORDS));
+                .migrate_idle(&self.arena, (max_bytes / 256).max(MIGRATE_STEP_ENTRIES));
         }
         if self.cleaning.is_none() {
             if !self.needs_garbage_cleaning() {
@@ -1114,6 +1116,7 @@ impl Shard {
             table_capacity: self.table.capacity(),
             table_migrations: self.table.migrations(),
             table_migrating: self.table.is_migrating(),
+            table_entries_to_move: self.table.entries_to_move(),
         }
     }
 

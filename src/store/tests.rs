@@ -1193,25 +1193,55 @@ fn old_segments_are_cleaned_for_their_age() {
 
 /// The table grows by migrations that move entries in steps: through many of them (growth,
 /// and same-size ones after deletions leave tombstones), with writes, deletes, the cleaner and
-/// scans in between, every key stays findable and the invariants (checked on both tables while
-/// a migration runs) hold.
+/// scans in between, every key stays findable and the invariants (checked on both tables of
+/// every migrating partition) hold. In steps: a write moves at most one step of entries (and
+/// the one it deletes), and migrations are seen to last beyond the write that started them.
+///
+/// 20,000 keys, so that partitions' old tables outgrow one step (a partition of the table
+/// holds about 1/`PARTITIONS` of the keys). The cleaner's age limit is raised from
+/// `small_config`'s 256 KiB: the live records here take more than that, and with a window
+/// smaller than the live data the oldest segment is always too old, so the cleaner never runs
+/// out of work and `clean_all` would spin (this is what made the test seem to hang).
 #[test]
 fn table_migrates_in_steps_and_loses_nothing() {
-    let mut shard = Shard::new(small_config());
+    let mut shard = Shard::new(Config {
+        cleaner_max_age_bytes: 64 << 20,
+        ..small_config()
+    });
     let mut present = HashSet::new();
     let mut saw_migrating = 0;
-    for i in 0..6_000u32 {
+    let mut outlived_their_write = 0;
+    let mut most_to_move = 0;
+    let step = super::table::MIGRATE_STEP_ENTRIES;
+    for i in 0..20_000u32 {
         let key = format!("k:{i}");
+        let before = shard.work_counters();
         plain(&mut shard, key.as_bytes(), b"v", 0);
         present.insert(key);
+        let mut after = shard.work_counters();
+        if after.table_migrations == before.table_migrations {
+            assert!(
+                before.table_entries_to_move <= after.table_entries_to_move + step,
+                "a write moved more than a step: {before:?} {after:?}"
+            );
+        } else if after.table_entries_to_move > 0 {
+            outlived_their_write += 1;
+        }
         if i % 3 == 0 {
             let victim = format!("k:{}", i / 2);
             if present.remove(&victim) {
+                let before = after;
                 assert!(shard.delete(h(victim.as_bytes()), victim.as_bytes(), 0));
+                after = shard.work_counters();
+                assert_eq!(after.table_migrations, before.table_migrations);
+                assert!(
+                    before.table_entries_to_move <= after.table_entries_to_move + step + 1,
+                    "a delete moved more than a step: {before:?} {after:?}"
+                );
             }
         }
-        let counters = shard.work_counters();
-        if counters.table_migrating {
+        most_to_move = most_to_move.max(after.table_entries_to_move);
+        if after.table_migrating {
             saw_migrating += 1;
             if saw_migrating % 500 == 1 {
                 shard.check_invariants();
@@ -1219,13 +1249,18 @@ fn table_migrates_in_steps_and_loses_nothing() {
                     full_scan(&mut shard, 100, None, 0).into_iter().collect();
                 assert_eq!(found.len(), present.len());
             }
+        } else {
+            assert_eq!(after.table_entries_to_move, 0);
         }
         if i % 7 == 0 {
             shard.clean_step(2048);
         }
     }
-    assert!(shard.work_counters().table_migrations >= 10);
-    assert!(saw_migrating > 0);
+    let counters = shard.work_counters();
+    assert!(counters.table_migrations >= 10, "{counters:?}");
+    assert!(saw_migrating > 1_000, "{saw_migrating}");
+    assert!(outlived_their_write > 10, "{outlived_their_write}");
+    assert!(most_to_move > 2 * step, "{most_to_move}");
     for key in &present {
         assert!(
             shard.exists(h(key.as_bytes()), key.as_bytes(), 0),
@@ -1234,6 +1269,8 @@ fn table_migrates_in_steps_and_loses_nothing() {
     }
     assert_eq!(shard.len(), present.len());
     clean_all(&mut shard);
-    assert!(!shard.work_counters().table_migrating);
+    let counters = shard.work_counters();
+    assert!(!counters.table_migrating);
+    assert_eq!(counters.table_entries_to_move, 0);
     shard.check_invariants();
 }
