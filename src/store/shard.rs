@@ -283,7 +283,7 @@ impl Shard {
 
     /// [`find`](Self::find), also returning the header decoded to compare the key (so the
     /// caller need not decode it a second time).
-    #[inline]
+    #[inline(always)]
     fn find_with_header(&self, hash: u64, key: &[u8]) -> Option<(Handle, Header)> {
         let arena = &self.arena;
         let mut found = None;

@@ -178,6 +178,7 @@ impl Table {
                 .sum::<usize>()
     }
 
+    #[inline(always)]
     pub(crate) fn find(&self, hash: u64, eq: impl FnMut(&Handle) -> bool) -> Option<Handle> {
         let mut eq = eq;
         let tables = &self.parts.tables[partition_of(hash)];
