@@ -74,7 +74,10 @@ pub struct Config {
     /// A segment whose start falls this many bytes of log behind the end of the log is cleaned
     /// whatever its utilisation. This keeps every live record inside the window a scan cursor
     /// can name (4 TiB behind the end); at most [`MAX_CLEANER_AGE_BYTES`] (2 TiB, the default).
-    /// Tests lower it.
+    /// Tests lower it. It must stay well above the shard's live bytes: with more live data
+    /// than this window, the oldest segment is always "too old" (relocating it only makes the
+    /// next one the oldest), so the cleaner never idles. The default is far above the 16 GiB a
+    /// shard's handles can address.
     pub cleaner_max_age_bytes: u64,
 }
 
