@@ -134,8 +134,16 @@ pub fn integer(out: &mut Vec<u8>, value: i64) {
 /// `$<len>\r\n<bytes>\r\n`.
 #[inline]
 pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.reserve(bytes.len() + 16);
-    bulk_header(out, bytes.len());
+    let len = bytes.len();
+    out.reserve(len + 16);
+    if (10..100).contains(&len) {
+        // The common case (a small value): the whole 5-byte header in one fixed-size store.
+        let pair = len * 2;
+        let digits = &DIGIT_PAIRS[pair..pair + 2];
+        out.extend_from_slice(&[b'$', digits[0], digits[1], b'\r', b'\n']);
+    } else {
+        bulk_header(out, len);
+    }
     out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n");
 }
@@ -227,6 +235,17 @@ mod tests {
             bulk_trailer(out);
         });
         assert_eq!(pieces, b"$6\r\nabcdef\r\n");
+    }
+
+    #[test]
+    fn bulk_of_every_small_length() {
+        for len in 0..300 {
+            let value = vec![b'v'; len];
+            let mut expected = format!("${len}\r\n").into_bytes();
+            expected.extend_from_slice(&value);
+            expected.extend_from_slice(b"\r\n");
+            assert_eq!(encoded(|out| bulk(out, &value)), expected, "length {len}");
+        }
     }
 
     #[test]
