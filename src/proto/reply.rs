@@ -134,16 +134,8 @@ pub fn integer(out: &mut Vec<u8>, value: i64) {
 /// `$<len>\r\n<bytes>\r\n`.
 #[inline]
 pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = bytes.len();
-    out.reserve(len + 16);
-    if (10..100).contains(&len) {
-        // The common case (a small value): the whole 5-byte header in one fixed-size store.
-        let pair = len * 2;
-        let digits = &DIGIT_PAIRS[pair..pair + 2];
-        out.extend_from_slice(&[b'$', digits[0], digits[1], b'\r', b'\n']);
-    } else {
-        bulk_header(out, len);
-    }
+    out.reserve(bytes.len() + 16);
+    bulk_header(out, bytes.len());
     out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n");
 }
@@ -152,6 +144,13 @@ pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
 /// (e.g. a value copied in pieces). Pairs with [`bulk_trailer`].
 #[inline]
 pub fn bulk_header(out: &mut Vec<u8>, len: usize) {
+    if (10..100).contains(&len) {
+        // The common case (a small value): the whole 5-byte header in one fixed-size store.
+        let pair = len * 2;
+        let digits = &DIGIT_PAIRS[pair..pair + 2];
+        out.extend_from_slice(&[b'$', digits[0], digits[1], b'\r', b'\n']);
+        return;
+    }
     out.push(b'$');
     push_u64(out, len as u64);
     out.extend_from_slice(b"\r\n");

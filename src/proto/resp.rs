@@ -157,6 +157,27 @@ enum Repr<'a> {
     Owned(Vec<Vec<u8>>),
 }
 
+/// [`Command::push_range`]'s cold path: the first spilled argument copies the inline ones
+/// (all of `inline`, then) into `spill` first; later ones only append.
+#[cold]
+#[inline(never)]
+fn spill_push<'a>(
+    buf: &'a [u8],
+    inline: &[[u32; 2]],
+    spill: &mut Vec<&'a [u8]>,
+    start: usize,
+    end: usize,
+) {
+    if spill.is_empty() {
+        spill.extend(
+            inline
+                .iter()
+                .map(|&[start, end]| &buf[start as usize..end as usize]),
+        );
+    }
+    spill.push(&buf[start..end]);
+}
+
 impl<'a> Command<'a> {
     /// An empty command whose arguments will be slices of `buf`.
     fn with_expected(buf: &'a [u8], count: usize) -> Self {
@@ -177,33 +198,11 @@ impl<'a> Command<'a> {
         }
     }
 
-    /// Appends `buf[start..end]` (the multibulk parser's arguments, where `buf` is the one
-    /// given to [`with_expected`](Self::with_expected)): the common case stores two offsets.
+    /// Appends `buf[start..end]`, where `buf` is the one given to
+    /// [`with_expected`](Self::with_expected). The common case stores two offsets; the
+    /// `(INLINE_ARGS + 1)`-th argument moves everything to the spill `Vec`.
     #[inline(always)]
     fn push_range(&mut self, start: usize, end: usize) {
-        if let Repr::Borrowed {
-            buf,
-            len,
-            inline,
-            spill,
-        } = &mut self.repr
-        {
-            let count = *len as usize;
-            if count < INLINE_ARGS && spill.is_empty() && end <= u32::MAX as usize {
-                debug_assert!(start <= end && end <= buf.len());
-                inline[count] = [start as u32, end as u32];
-                *len += 1;
-                return;
-            }
-            let buf: &'a [u8] = buf;
-            self.push(&buf[start..end]);
-        }
-    }
-
-    /// Appends `arg`, which must be a slice of the `buf` given to
-    /// [`with_expected`](Self::with_expected).
-    #[inline(never)]
-    fn push(&mut self, arg: &'a [u8]) {
         let Repr::Borrowed {
             buf,
             len,
@@ -211,28 +210,17 @@ impl<'a> Command<'a> {
             spill,
         } = &mut self.repr
         else {
-            unreachable!("push is only used while parsing borrowed arguments");
+            unreachable!("arguments are only pushed while parsing borrowed ones");
         };
-        let count = *len as usize;
-        // Where `arg` sits in `buf` (address arithmetic only; nothing is dereferenced).
-        let start = (arg.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
-        let end = start.wrapping_add(arg.len());
         debug_assert!(
             start <= end && end <= buf.len(),
             "argument outside the buffer"
         );
+        let count = *len as usize;
         if count < INLINE_ARGS && spill.is_empty() && end <= u32::MAX as usize {
             inline[count] = [start as u32, end as u32];
         } else {
-            if spill.is_empty() {
-                let buf: &'a [u8] = buf;
-                spill.extend(
-                    inline[..count]
-                        .iter()
-                        .map(|&[start, end]| &buf[start as usize..end as usize]),
-                );
-            }
-            spill.push(arg);
+            spill_push(buf, &inline[..count.min(INLINE_ARGS)], spill, start, end);
         }
         *len += 1;
     }
@@ -521,7 +509,7 @@ fn parse_inline<'a>(
                 pos += 1;
             }
             debug_assert!(pos > start, "a word starts at a non-space byte");
-            command.push(&line[start..pos]);
+            command.push_range(start, pos);
         }
         return Ok(Some((command, consumed)));
     }
