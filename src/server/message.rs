@@ -225,11 +225,13 @@ pub struct WorkerStats {
     pub garbage_bytes: u64,
     /// Bytes of the hash table.
     pub table_bytes: u64,
+    /// Pages the worker touched ahead of need while idle (`Shard::prefault_step`).
+    pub pages_prefaulted: u64,
 }
 
 impl WorkerStats {
     /// Fields, in wire order.
-    const FIELDS: usize = 14;
+    const FIELDS: usize = 15;
 
     fn fields(&self) -> [u64; Self::FIELDS] {
         [
@@ -247,6 +249,7 @@ impl WorkerStats {
             self.live_bytes,
             self.garbage_bytes,
             self.table_bytes,
+            self.pages_prefaulted,
         ]
     }
 
@@ -281,6 +284,7 @@ impl WorkerStats {
             live_bytes,
             garbage_bytes,
             table_bytes,
+            pages_prefaulted,
         ] = fields;
         WorkerStats {
             keys,
@@ -297,6 +301,7 @@ impl WorkerStats {
             live_bytes,
             garbage_bytes,
             table_bytes,
+            pages_prefaulted,
         }
     }
 }
@@ -565,6 +570,7 @@ mod tests {
             live_bytes: 11,
             garbage_bytes: 12,
             table_bytes: 13,
+            pages_prefaulted: 14,
         };
         assert_eq!(WorkerStats::from_bytes(&stats.to_bytes()), stats);
         assert_eq!(WorkerStats::from_bytes(b""), WorkerStats::default());

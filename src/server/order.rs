@@ -373,12 +373,14 @@ fn render_info(join: &Join) -> String {
             "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\n\
              used_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\n\
              maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
-             store_live_bytes:{}\r\nstore_garbage_bytes:{}\r\nstore_table_bytes:{}\r\n",
+             store_live_bytes:{}\r\nstore_garbage_bytes:{}\r\nstore_table_bytes:{}\r\n\
+             store_pages_prefaulted:{}\r\n",
             human_bytes(used),
             human_bytes(rss),
             sum(|stats| stats.live_bytes),
             sum(|stats| stats.garbage_bytes),
             sum(|stats| stats.table_bytes),
+            sum(|stats| stats.pages_prefaulted),
         );
         for (index, stats) in workers.iter().enumerate() {
             let _ = write!(text, "worker{index}_memory:{}\r\n", stats.memory_bytes);

@@ -40,6 +40,10 @@ use bumpalo::Bump;
 
 use super::record::RECORD_ALIGN;
 
+/// The page size `Segment::prefault` steps by. 4 KiB on x86-64 and most arm64 Linux systems;
+/// with larger pages some writes are redundant, never missing (each write maps its page).
+const PAGE_BYTES: usize = 4096;
+
 /// Where a record lives, in 4 bytes: `slot << offset_bits | position / 4`.
 ///
 /// ```text
@@ -63,6 +67,13 @@ use super::record::RECORD_ALIGN;
 pub(crate) struct Handle(u32);
 
 const _: () = assert!(size_of::<Handle>() == 4);
+
+impl Handle {
+    /// A handle no arena hands out (the last position of the last slot with 24 offset bits is
+    /// past any segment's end). Only placed in spare tables being prepared (`table.rs`), which
+    /// are emptied before they are used.
+    pub(crate) const PLACEHOLDER: Handle = Handle(u32::MAX);
+}
 
 /// Where the bytes of a part of a new record come from.
 #[derive(Clone, Copy)]
@@ -115,6 +126,10 @@ pub(crate) struct Segment {
     pub(crate) sealed_version: u64,
     /// True for a segment made for one large record.
     pub(crate) large: bool,
+    /// Bytes below the top whose pages are known to be mapped (written at least once): the
+    /// allocated part, and whatever [`Segment::prefault`] touched ahead of it. Kept across
+    /// reuse as a spare (the memory stays mapped). Only a hint: nothing reads memory through it.
+    faulted: usize,
 }
 
 // SAFETY: `top` points into the chunk owned by `bump`, which moves with the segment; `Bump` is
@@ -156,7 +171,38 @@ impl Segment {
             volatile_records: 0,
             sealed_version: 0,
             large,
+            faulted: 0,
         })
+    }
+
+    /// Whether every page of the allocatable part is known to be mapped.
+    fn is_prefaulted(&self) -> bool {
+        self.faulted.max(self.used) >= self.capacity
+    }
+
+    /// Write one byte in each of up to `max_pages` pages of the free part, from just below the
+    /// allocated part downwards (the order records will fill it), so that the page faults of
+    /// fresh memory are taken here, in a step the caller schedules, and not by a later write.
+    /// Returns the pages touched.
+    fn prefault(&mut self, max_pages: usize) -> usize {
+        let mut faulted = self.faulted.max(self.used);
+        let mut touched = 0;
+        while touched < max_pages && faulted < self.capacity {
+            // The highest free byte not known to be mapped: `top - faulted - 1`, inside the
+            // chunk because `faulted < capacity` and `[top - capacity, top)` is the chunk's
+            // allocatable part. It is in the free part (`faulted >= used`).
+            let address = self.top.as_ptr() as usize - faulted - 1;
+            // SAFETY: `address` lies in the free part of the chunk owned by `self.bump` (above);
+            // no reference to the free part exists (slices cover `[top - used, top)` only, and
+            // `&mut self` excludes them anyway), and `push` writes every byte it hands out, so
+            // the zero written here is never read as data.
+            unsafe { ptr::write_volatile(address as *mut u8, 0) };
+            let page_start = address & !(PAGE_BYTES - 1);
+            faulted = self.top.as_ptr() as usize - page_start;
+            touched += 1;
+        }
+        self.faulted = faulted.min(self.capacity);
+        touched
     }
 
     /// Empty the segment for reuse as a new head: same chunk, same top, nothing allocated.
@@ -281,6 +327,8 @@ pub(crate) struct Arena {
     /// no handle can reach one.
     spares: Vec<Segment>,
     spare_limit: usize,
+    /// Pages touched by `prefault_step` since the arena was made.
+    pages_prefaulted: u64,
 }
 
 impl Arena {
@@ -308,6 +356,7 @@ impl Arena {
             segments_released: 0,
             spares: Vec::with_capacity(spare_limit),
             spare_limit,
+            pages_prefaulted: 0,
         }
     }
 
@@ -514,11 +563,64 @@ impl Arena {
         self.footprint_bytes -= segment.footprint_bytes;
         self.free_slots.push(slot);
         if !segment.large && self.spares.len() < self.spare_limit {
+            let mut segment = segment;
+            segment.faulted = segment.faulted.max(segment.used);
             self.spares.push(segment);
         } else {
             self.segments_released += 1;
             drop(segment);
         }
+    }
+
+    /// One bounded step of pre-faulting (see `Shard::prefault_step`): touch up to `max_pages`
+    /// pages of the head segment ahead of its allocated part, then of the spare the next head
+    /// will be (the last one: `open_head` pops from the end), first allocating that spare if
+    /// there is none, spares are allowed (`spare_limit > 0`) and `allocate` is true. Returns
+    /// the pages touched (an allocation counts as one: bumpalo writes its footer at the
+    /// chunk's top).
+    pub(crate) fn prefault_step(&mut self, max_pages: usize, allocate: bool) -> usize {
+        let mut touched = 0;
+        if let Some(head) = self.head {
+            touched += self.segment_mut(head).prefault(max_pages);
+        }
+        if touched >= max_pages || self.spare_limit == 0 || (self.spares.is_empty() && !allocate) {
+            self.pages_prefaulted += touched as u64;
+            return touched;
+        }
+        if self.spares.is_empty() {
+            let Some(segment) = Segment::new(
+                self.segment_bytes,
+                self.max_segment_capacity(),
+                self.next_base,
+                false,
+            ) else {
+                // The allocator refused: the next head will try again.
+                self.pages_prefaulted += touched as u64;
+                return touched;
+            };
+            self.segments_allocated += 1;
+            self.spares.push(segment);
+            touched += 1;
+        }
+        let spare = self.spares.last_mut().expect("a spare was just ensured");
+        touched += spare.prefault(max_pages.saturating_sub(touched));
+        self.pages_prefaulted += touched as u64;
+        touched
+    }
+
+    pub(crate) fn pages_prefaulted(&self) -> u64 {
+        self.pages_prefaulted
+    }
+
+    /// Whether `prefault_step(_, allocate)` has nothing to do: the head and the next spare
+    /// (if there is one, or if one would be allocated) are mapped.
+    pub(crate) fn is_prefaulted(&self, allocate: bool) -> bool {
+        self.head
+            .is_none_or(|head| self.segment(head).is_prefaulted())
+            && match self.spares.last() {
+                Some(spare) => spare.is_prefaulted(),
+                None => self.spare_limit == 0 || !allocate,
+            }
     }
 
     /// Give every spare segment back to the allocator; returns how many.

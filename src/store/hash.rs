@@ -171,10 +171,13 @@ mod tests {
             low[(h & 4095) as usize] += 1;
             top[(h >> 57) as usize] += 1;
         }
+        // The seed is random per process, so this must hold for almost every seed: a bucket
+        // count is about Poisson with mean 24.4, and the bound of twice that (5 sigma) failed
+        // about once in 50 runs over 4096 buckets (seen 2026-11-30). 2.5 times is 7.4 sigma.
         let expected_low = n as f64 / 4096.0;
         assert!(
             low.iter()
-                .all(|&c| (c as f64) < expected_low * 2.0 && c > 0)
+                .all(|&c| (c as f64) < expected_low * 2.5 && c > 0)
         );
         let expected_top = n as f64 / 128.0;
         assert!(

@@ -260,6 +260,9 @@ pub struct WorkCounters {
     pub segments_allocated: u64,
     /// Segments given back to the allocator.
     pub segments_released: u64,
+    /// Pages touched ahead of need by [`Shard::prefault_step`] (a segment it allocated counts
+    /// as one).
+    pub pages_prefaulted: u64,
     /// Segments the cleaner freed (kept as spares or released).
     pub segments_freed: u64,
     /// Bytes the cleaner moved.
@@ -271,6 +274,9 @@ pub struct WorkCounters {
     /// larger or a clean one and moves the entries across in steps; see DESIGN.md, store,
     /// "Incremental resizing").
     pub table_migrations: u64,
+    /// Partition tables replaced by a table [`Shard::prefault_step`] prepared ahead of need
+    /// (the rest of the replacements allocated their table inside a write).
+    pub table_prepared_used: u64,
     /// Whether a table migration is running (in any partition).
     pub table_migrating: bool,
     /// Table entries still to move from old tables to new ones.

@@ -765,6 +765,32 @@ impl Shard {
         self.arena.release_spares()
     }
 
+    /// One bounded step of pre-faulting, for a worker with nothing else to do: touch up to
+    /// `max_pages` pages (4 KiB) of memory that writes will soon fill, so that their page
+    /// faults are taken here rather than inside a later write. First the head segment ahead of
+    /// its allocated part, then the spare that will be the next head (allocated here if there
+    /// is none, [`Config::spare_segments`] is not 0 and the cleaner has no work: segments it
+    /// frees become spares), then the next table of a partition close to full (see
+    /// `Table::prepare_step`). Keeps at most one segment (the spare) and one table per
+    /// partition allocated ahead of need. Returns the pages touched; 0 once
+    /// [`Shard::is_prefaulted`]. See DESIGN.md, store, "Pre-faulting".
+    pub fn prefault_step(&mut self, max_pages: usize) -> usize {
+        // No spare segment is allocated ahead while the cleaner works: the segment it frees
+        // next becomes the spare (already mapped), and one allocated now would push a freed
+        // one over the spare limit, back to the system, inside a write.
+        let allocate = !self.needs_garbage_cleaning();
+        let touched = self.arena.prefault_step(max_pages, allocate);
+        if touched >= max_pages {
+            return touched;
+        }
+        touched + self.table.prepare_step(max_pages - touched)
+    }
+
+    /// Whether [`Shard::prefault_step`] has nothing to do. Cheap (a few comparisons).
+    pub fn is_prefaulted(&self) -> bool {
+        self.arena.is_prefaulted(!self.needs_garbage_cleaning()) && self.table.is_prepared()
+    }
+
     /// Remove every key (FLUSHALL) and give all memory back, spares included. Versions keep
     /// counting.
     pub fn flush(&mut self) {
@@ -1111,10 +1137,12 @@ impl Shard {
             segments_opened: self.arena.segments_opened(),
             segments_allocated: self.arena.segments_allocated(),
             segments_released: self.arena.segments_released(),
+            pages_prefaulted: self.arena.pages_prefaulted(),
             segments_freed: self.cleaner_segments_freed,
             cleaner_bytes_moved: self.cleaner_bytes_moved,
             table_capacity: self.table.capacity(),
             table_migrations: self.table.migrations(),
+            table_prepared_used: self.table.prepared_used(),
             table_migrating: self.table.is_migrating(),
             table_entries_to_move: self.table.entries_to_move(),
         }

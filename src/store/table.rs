@@ -47,6 +47,29 @@ pub(crate) const MIGRATE_STEP_ENTRIES: usize = 16;
 /// Buckets a step may look at per entry it may move.
 const STEP_BUCKETS_PER_ENTRY: usize = 4;
 
+/// Inserts after which [`Table::prepare_step`] looks again for partitions close to full.
+const PREPARE_SCAN_INSERTS: usize = if cfg!(test) { 256 } else { 4096 };
+
+/// A partition gets its next table prepared ahead of need when that table would have at least
+/// this many buckets (16 KiB of handles): smaller ones come from the allocator's heap with
+/// few or no page faults. (Tests use small tables, so that a few thousand keys exercise it.)
+const PREPARE_MIN_BUCKETS: usize = if cfg!(test) { 64 } else { 4096 };
+
+/// Handles in a 4 KiB page: a prepared table gets one placeholder entry every this many
+/// buckets, which maps every page of its handle array.
+const HANDLES_PER_PAGE: usize = 4096 / size_of::<Handle>();
+
+/// The table a partition moves to when its current table is full: twice the entries, or the
+/// same size when fewer than half the table's original capacity are live (deletions filled
+/// it; the new table drops the tombstones).
+fn next_capacity(len: usize, full_capacity: usize) -> usize {
+    if len < full_capacity / 2 {
+        full_capacity
+    } else {
+        (len + 1).max(full_capacity + 1).max(len.saturating_mul(2))
+    }
+}
+
 /// The partition of a key whose hash is `hash`.
 #[inline(always)]
 fn partition_of(hash: u64) -> usize {
@@ -79,6 +102,9 @@ struct Progress {
 struct Partitions {
     tables: [Tables; PARTITIONS],
     progress: [Progress; PARTITIONS],
+    /// Each partition's next table, prepared ahead of need by [`Table::prepare_step`] (empty,
+    /// its pages mapped), or an unallocated table.
+    spares: [HashTable<Handle>; PARTITIONS],
 }
 
 pub(crate) struct Table {
@@ -94,6 +120,13 @@ pub(crate) struct Table {
     idle_next: usize,
     /// Migrations started since the table was made (all partitions).
     migrations: u64,
+    /// Inserts since [`Table::prepare_step`] last found no partition to prepare.
+    inserts_since_scan: usize,
+    /// The partition whose spare table is being prepared, and how many of its pages were
+    /// touched so far.
+    preparing: Option<(usize, usize)>,
+    /// Migrations that started with a table prepared ahead of need.
+    prepared_used: u64,
 }
 
 fn hash_of(arena: &Arena, handle: Handle) -> u64 {
@@ -122,11 +155,18 @@ impl Table {
         });
         Table {
             capacity: progress.iter().map(|p| p.full_capacity).sum(),
-            parts: Box::new(Partitions { tables, progress }),
+            parts: Box::new(Partitions {
+                tables,
+                progress,
+                spares: std::array::from_fn(|_| HashTable::new()),
+            }),
             migrating: 0,
             to_move: 0,
             idle_next: 0,
             migrations: 0,
+            inserts_since_scan: 0,
+            preparing: None,
+            prepared_used: 0,
         }
     }
 
@@ -156,6 +196,11 @@ impl Table {
         self.migrations
     }
 
+    /// Partition tables replaced by a table prepared ahead of need.
+    pub(crate) fn prepared_used(&self) -> u64 {
+        self.prepared_used
+    }
+
     /// Entries the tables were made to hold, old tables included (for statistics; a change
     /// means a partition grew or was remade).
     pub(crate) fn capacity(&self) -> usize {
@@ -176,6 +221,87 @@ impl Table {
                 .iter()
                 .map(|t| t.current.allocation_size() + t.old.allocation_size())
                 .sum::<usize>()
+            + self.spare_bytes()
+    }
+
+    /// Bytes of the spare tables prepared ahead of need (part of `allocation_size`).
+    pub(crate) fn spare_bytes(&self) -> usize {
+        self.parts
+            .spares
+            .iter()
+            .map(HashTable::allocation_size)
+            .sum()
+    }
+
+    /// Whether [`Table::prepare_step`] has nothing to do for now. Two comparisons.
+    pub(crate) fn is_prepared(&self) -> bool {
+        self.preparing.is_none() && self.inserts_since_scan < PREPARE_SCAN_INSERTS
+    }
+
+    /// One bounded step of preparing partitions' next tables ahead of need, for an idle
+    /// worker: a partition whose current table is within 1/8 of full and whose next table
+    /// would have at least [`PREPARE_MIN_BUCKETS`] buckets gets that table allocated now
+    /// (hashbrown fills its control bytes), and then, over later steps, one placeholder entry
+    /// per page of its handle array (mapping the pages), `max_pages` pages per step; then the
+    /// placeholders are cleared. The migration that later needs the table takes it, so neither
+    /// the allocation nor the page faults of a new table fall inside a write. Returns the
+    /// pages touched (an allocation counts its control bytes' pages).
+    pub(crate) fn prepare_step(&mut self, max_pages: usize) -> usize {
+        if let Some((index, done)) = self.preparing {
+            let spare = &mut self.parts.spares[index];
+            let buckets = spare.num_buckets();
+            let pages = buckets.div_ceil(HANDLES_PER_PAGE);
+            let end = pages.min(done + max_pages.max(1));
+            for page in done..end {
+                // The last bucket for the last page, so that a handle array not starting on
+                // a page boundary has its top page touched too.
+                let bucket = (page * HANDLES_PER_PAGE).min(buckets - 1);
+                let bucket = if page + 1 == pages {
+                    buckets - 1
+                } else {
+                    bucket
+                };
+                spare.insert_unique(bucket as u64, Handle::PLACEHOLDER, |_| 0);
+            }
+            if end == pages {
+                // The control bytes back to EMPTY; the allocation (and its mapped pages) stays.
+                spare.clear();
+                self.preparing = None;
+            } else {
+                self.preparing = Some((index, end));
+            }
+            return end - done;
+        }
+        if self.inserts_since_scan < PREPARE_SCAN_INSERTS {
+            return 0;
+        }
+        for index in 0..PARTITIONS {
+            if self.parts.spares[index].allocation_size() != 0 {
+                continue;
+            }
+            let current = &self.parts.tables[index].current;
+            let full_capacity = self.parts.progress[index].full_capacity;
+            let room = current.capacity() - current.len();
+            if room > full_capacity / 8 {
+                continue;
+            }
+            let capacity = next_capacity(current.len(), full_capacity);
+            // hashbrown keeps 7/8 of the buckets usable: a capacity this large has at least
+            // PREPARE_MIN_BUCKETS buckets.
+            if capacity < PREPARE_MIN_BUCKETS / 8 * 7 {
+                continue;
+            }
+            let mut spare = HashTable::new();
+            if spare.try_reserve(capacity, |_| 0).is_err() {
+                continue; // memory refused: the migration will try (and report) it
+            }
+            let control_pages = spare.num_buckets().div_ceil(4096);
+            self.parts.spares[index] = spare;
+            self.preparing = Some((index, 0));
+            return control_pages.max(1);
+        }
+        self.inserts_since_scan = 0;
+        0
     }
 
     #[inline(always)]
@@ -259,16 +385,26 @@ impl Table {
         let full_capacity = self.parts.progress[index].full_capacity;
         let tables = &mut self.parts.tables[index];
         let len = tables.current.len();
-        let capacity = if len < full_capacity / 2 {
-            // Mostly tombstones: a table of the same size, without them.
-            full_capacity
+        let capacity = next_capacity(len, full_capacity);
+        let mut fresh = std::mem::take(&mut self.parts.spares[index]);
+        if self
+            .preparing
+            .is_some_and(|(preparing, _)| preparing == index)
+        {
+            // Needed before its preparation ended: drop the placeholders.
+            fresh.clear();
+            self.preparing = None;
+        }
+        if fresh.capacity() < capacity {
+            // No spare, or one too small (the partition's live count changed since): the
+            // allocation (and later its page faults) happens here, inside the write.
+            fresh = HashTable::new();
+            fresh
+                .try_reserve(capacity, |&h| hash_of(arena, h))
+                .map_err(|_| ())?;
         } else {
-            (len + 1).max(full_capacity + 1).max(len.saturating_mul(2))
-        };
-        let mut fresh = HashTable::new();
-        fresh
-            .try_reserve(capacity, |&h| hash_of(arena, h))
-            .map_err(|_| ())?;
+            self.prepared_used += 1;
+        }
         let fresh_capacity = fresh.capacity();
         let full = std::mem::replace(&mut tables.current, fresh);
         let old_full_capacity = if full.is_empty() {
@@ -297,6 +433,7 @@ impl Table {
         let current = &mut self.parts.tables[partition_of(hash)].current;
         debug_assert!(current.len() < current.capacity());
         current.insert_unique(hash, handle, |&h| hash_of(arena, h));
+        self.inserts_since_scan += 1;
     }
 
     /// A write's share of migration work: a step on the partition of `hash`, if it migrates.
@@ -426,6 +563,7 @@ impl Table {
     pub(crate) fn clear(&mut self) {
         *self = Table {
             migrations: self.migrations,
+            prepared_used: self.prepared_used,
             ..Table::with_capacity(0)
         };
     }
@@ -470,6 +608,14 @@ impl Table {
                     old.get_bucket(bucket).is_none(),
                     "no entry behind the migration cursor"
                 );
+            }
+        }
+        for (index, spare) in self.parts.spares.iter().enumerate() {
+            if self
+                .preparing
+                .is_none_or(|(preparing, _)| preparing != index)
+            {
+                assert!(spare.is_empty(), "a spare table holds no entry");
             }
         }
         assert_eq!(migrating, self.migrating, "migrating partitions counted");

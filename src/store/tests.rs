@@ -529,6 +529,7 @@ enum Op {
     ScanGarbage(u64, Option<u64>, usize),
     Flush,
     Clean(usize),
+    Prefault(usize),
     ExpireStep(usize),
     Advance(u64),
 }
@@ -603,6 +604,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(c, n, k)| Op::ScanGarbage(c, n, k)),
         1 => Just(Op::Flush),
         4 => (1usize..3000).prop_map(Op::Clean),
+        2 => (0usize..4).prop_map(Op::Prefault),
         2 => (1usize..20).prop_map(Op::ExpireStep),
         3 => (0u64..15).prop_map(Op::Advance),
     ]
@@ -876,6 +878,10 @@ fn run_model(ops: Vec<Op>) {
             Op::Clean(budget) => {
                 shard.clean_step(budget);
             }
+            Op::Prefault(pages) => {
+                let touched = shard.prefault_step(pages);
+                assert!(touched <= pages);
+            }
             Op::ExpireStep(work) => {
                 let expired_in_model = model.map.len() - model.live_keys().len();
                 let removed = shard.expire_step(now, work);
@@ -1023,6 +1029,143 @@ fn freed_segments_are_reused_up_to_the_spare_limit_and_then_released() {
         released.segments_allocated - released.segments_released,
         shard.memory().segments as u64
     );
+}
+
+/// Pre-faulting touches the head ahead of its allocated part and prepares one spare, in steps
+/// of at most the budget; the next head then comes from that spare (no allocation inside the
+/// write that opens it), and nothing a caller can see changes.
+#[test]
+fn prefault_prepares_the_next_head_in_bounded_steps() {
+    let config = Config {
+        segment_bytes: 64 * 1024,
+        large_record_bytes: 4096,
+        ..small_config()
+    };
+    let mut shard = Shard::new(config.clone());
+    assert!(
+        !shard.is_prefaulted(),
+        "even an empty shard wants its spare"
+    );
+    for i in 0..10u32 {
+        plain(&mut shard, format!("key:{i}").as_bytes(), &[7u8; 100], 0);
+    }
+    let before = shard.work_counters();
+    assert!(!shard.is_prefaulted());
+    let mut steps = 0;
+    let mut pages = 0;
+    while !shard.is_prefaulted() {
+        let touched = shard.prefault_step(3);
+        assert!(
+            (1..=3).contains(&touched),
+            "a step does some work, within its budget"
+        );
+        pages += touched;
+        steps += 1;
+        assert!(steps < 1000, "pre-faulting ends");
+    }
+    assert_eq!(shard.prefault_step(3), 0, "nothing left to do");
+    let after = shard.work_counters();
+    assert_eq!(
+        after.pages_prefaulted - before.pages_prefaulted,
+        pages as u64
+    );
+    assert_eq!(
+        after.segments_allocated,
+        before.segments_allocated + 1,
+        "one spare allocated ahead of need"
+    );
+    // The head's free part (64 KiB less 10 records) and the whole spare (64 KiB), each a
+    // range of at most 17 pages (the chunks need not start on a page), plus the spare's
+    // allocation: at least 15 + 16 + 1, at most 17 + 17 + 1.
+    assert!((32..=35).contains(&pages), "{pages} pages");
+    assert!(shard.memory().spare_bytes >= 64 * 1024);
+    shard.check_invariants();
+    // Fill the head: the next head is the prepared spare, so nothing is allocated.
+    let mut i = 10u32;
+    while shard.work_counters().segments_opened == after.segments_opened {
+        plain(&mut shard, format!("key:{i}").as_bytes(), &[7u8; 100], 0);
+        i += 1;
+    }
+    let opened = shard.work_counters();
+    assert_eq!(opened.segments_allocated, after.segments_allocated);
+    assert_eq!(shard.memory().spare_bytes, 0);
+    for k in 0..i {
+        let key = format!("key:{k}");
+        assert_eq!(
+            shard
+                .get(h(key.as_bytes()), key.as_bytes(), 0)
+                .unwrap()
+                .bytes,
+            [7u8; 100]
+        );
+    }
+    shard.check_invariants();
+
+    // Without spares only the head is touched and nothing is allocated.
+    let mut shard = Shard::new(Config {
+        spare_segments: 0,
+        ..config
+    });
+    plain(&mut shard, b"k", b"v", 0);
+    let allocated = shard.work_counters().segments_allocated;
+    while shard.prefault_step(4) > 0 {}
+    assert!(shard.is_prefaulted());
+    assert_eq!(shard.work_counters().segments_allocated, allocated);
+    assert_eq!(shard.memory().spare_bytes, 0);
+}
+
+/// Partitions close to full get their next table prepared in idle steps (tests use tables of
+/// 64 buckets and up); the migrations that follow take it instead of allocating inside a
+/// write, and nothing a caller can see changes.
+#[test]
+fn prefault_prepares_partition_tables_ahead_of_migrations() {
+    let mut shard = Shard::new(Config {
+        cleaner_max_age_bytes: 64 << 20,
+        ..small_config()
+    });
+    let keys = 40_000u32;
+    let mut steps_with_work = 0;
+    for i in 0..keys {
+        plain(&mut shard, format!("key:{i}").as_bytes(), b"v", 0);
+        if i % 64 == 63 {
+            while !shard.is_prefaulted() {
+                let touched = shard.prefault_step(4);
+                if touched == 0 {
+                    break;
+                }
+                assert!(touched <= 4);
+                steps_with_work += 1;
+            }
+        }
+        if i % 5000 == 0 {
+            shard.check_invariants();
+        }
+    }
+    let counters = shard.work_counters();
+    assert!(steps_with_work > 0);
+    // 40,000 keys over 256 partitions: about 156 each, so each partition moves to tables of
+    // 64, 128 and 256 buckets (capacities 56, 112, 224), the sizes tests prepare: 768 such
+    // migrations. Most must find their table prepared (a partition filling between two scans
+    // of 256 inserts can miss it).
+    assert!(
+        counters.table_prepared_used >= 768 * 3 / 4,
+        "most migrations to prepared sizes found a prepared table: {} (of {} migrations)",
+        counters.table_prepared_used,
+        counters.table_migrations
+    );
+    clean_all(&mut shard);
+    for i in 0..keys {
+        let key = format!("key:{i}");
+        assert_eq!(
+            shard
+                .get(h(key.as_bytes()), key.as_bytes(), 0)
+                .unwrap()
+                .bytes,
+            b"v"
+        );
+    }
+    assert_eq!(shard.len(), keys as usize);
+    shard.check_invariants();
 }
 
 /// A scan with COUNT 1 to 10 while, between every two calls, more records are appended
