@@ -1317,6 +1317,12 @@ fn info_counts_hits_misses_expires_and_memory() {
     );
     assert_eq!(info_number(&memory, "maxmemory"), 0);
     assert!(memory.contains_key("used_memory_human"));
+    // Between this client's round trips the worker's ring was empty, and a worker with keys
+    // pre-faults its head segment then.
+    assert!(
+        info_number(&memory, "store_pages_prefaulted") > 0,
+        "{memory:?}"
+    );
 }
 
 /// Waits (bounded) until INFO reports `clients` connected clients.

@@ -612,14 +612,15 @@ impl Arena {
         self.pages_prefaulted
     }
 
-    /// Whether `prefault_step(_, allocate)` has nothing to do: the head and the next spare
-    /// (if there is one, or if one would be allocated) are mapped.
-    pub(crate) fn is_prefaulted(&self, allocate: bool) -> bool {
+    /// Whether `prefault_step(_, allocate())` has nothing to do: the head and the next spare
+    /// (if there is one, or if one would be allocated) are mapped. `allocate` is asked only
+    /// when there is no spare.
+    pub(crate) fn is_prefaulted(&self, allocate: impl FnOnce() -> bool) -> bool {
         self.head
             .is_none_or(|head| self.segment(head).is_prefaulted())
             && match self.spares.last() {
                 Some(spare) => spare.is_prefaulted(),
-                None => self.spare_limit == 0 || !allocate,
+                None => self.spare_limit == 0 || !allocate(),
             }
     }
 

@@ -788,7 +788,7 @@ impl Shard {
 
     /// Whether [`Shard::prefault_step`] has nothing to do. Cheap (a few comparisons).
     pub fn is_prefaulted(&self) -> bool {
-        self.arena.is_prefaulted(!self.needs_garbage_cleaning()) && self.table.is_prepared()
+        self.table.is_prepared() && self.arena.is_prefaulted(|| !self.needs_garbage_cleaning())
     }
 
     /// Remove every key (FLUSHALL) and give all memory back, spares included. Versions keep
