@@ -237,6 +237,20 @@ fn memory(options: &Options) {
         mib(rss_after - rss_before),
         (rss_after - rss_before) as f64 / n as f64
     );
+    // What an idle worker of the server does next: finish the table's migrations, then give
+    // the allocator's free pages back (piccolo::server::worker::release_free_heap_memory).
+    while shard.needs_cleaning() {
+        shard.clean_step(1 << 20);
+    }
+    let rss_clean = rss_bytes();
+    piccolo::server::worker::release_free_heap_memory();
+    let rss_trimmed = rss_bytes();
+    println!(
+        "  process RSS delta once migrations end: {:.1} B/key; after the idle worker's \
+         malloc_trim: {:.1} B/key",
+        (rss_clean - rss_before) as f64 / n as f64,
+        (rss_trimmed - rss_before) as f64 / n as f64
+    );
     let raw: usize = (0..n).map(|i| format!("key:{i}").len() + 32).sum();
     println!(
         "  key + value bytes alone: {:.1} B/key",
