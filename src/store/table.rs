@@ -285,7 +285,11 @@ impl Table {
             if room > full_capacity / 8 {
                 continue;
             }
-            let capacity = next_capacity(current.len(), full_capacity);
+            // What the migration will ask for when the table is full: its length will then be
+            // `capacity()` (entries plus the room left, which inserts use up), unless
+            // deletions come first. (Sizing from today's length instead missed every
+            // migration to 4,096 buckets: twice 7/8 of 1,792 is under 3,584.)
+            let capacity = next_capacity(current.capacity(), full_capacity);
             // hashbrown keeps 7/8 of the buckets usable: a capacity this large has at least
             // PREPARE_MIN_BUCKETS buckets.
             if capacity < PREPARE_MIN_BUCKETS / 8 * 7 {
