@@ -164,8 +164,9 @@ impl<V: Variant> Worker<V> {
             // Nothing to serve: map the memory the next writes will fill, a few pages at a time,
             // looking at the ring between steps (DESIGN.md, "Pre-faulting"). A step that did
             // nothing (the allocator refused) falls through to the wait.
-            if !shard.is_empty()
-                && !shard.is_prefaulted()
+            // (`is_prefaulted` first: it is O(1), `is_empty` may walk the partitions.)
+            if !shard.is_prefaulted()
+                && !shard.is_empty()
                 && shard.prefault_step(PREFAULT_STEP_PAGES) > 0
             {
                 continue;
