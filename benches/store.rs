@@ -454,11 +454,7 @@ fn churn_pass(
         clean_steps += u64::from(cleaned);
         wall.record(wall_ns);
         cpu.record(cpu_ns);
-        let slot = &mut best[round as usize - 1];
-        *slot = (*slot).min(wall_ns.min(u64::from(u32::MAX)) as u32);
-        if wall_ns > SLOW_NS {
-            slow_passes[round as usize - 1] += 1;
-        }
+        note_pass(best, slow_passes, round as usize - 1, wall_ns);
         if wall_ns > SLOW_NS || cpu_ns > SLOW_NS {
             let counters_after = shard.work_counters();
             let op = SlowOp {
@@ -483,7 +479,6 @@ fn churn_pass(
                     - usage_before.voluntary_switches,
             };
             slow_ops.push(op);
-            slow_by_round.insert(round, op);
         }
         idle.after_write(&mut shard, &options.idle, round);
         let old_len = expected[i as usize].1 as usize;
@@ -498,6 +493,7 @@ fn churn_pass(
     }
     let elapsed = started.elapsed();
     let steal_ms = machine_steal_ms().saturating_sub(steal_before);
+    slow_by_round.extend(slow_ops.iter().map(|op| (op.round, *op)));
     for i in 0..keys {
         key_of(i, &mut key);
         let (round, len) = expected[i as usize];
@@ -557,6 +553,13 @@ fn churn_pass(
         );
     }
     report_slow_ops(&mut slow_ops);
+}
+
+/// Records one pass's wall time of operation `index` for the replay: its shortest time so
+/// far, and one more pass in which it was over `SLOW_NS`.
+fn note_pass(best: &mut [u32], slow_passes: &mut [u8], index: usize, wall_ns: u64) {
+    best[index] = best[index].min(wall_ns.min(u64::from(u32::MAX)) as u32);
+    slow_passes[index] += u8::from(wall_ns > SLOW_NS);
 }
 
 /// Steal time of all CPUs so far (`/proc/stat`, the `cpu` line's eighth field, in clock ticks
@@ -1077,8 +1080,7 @@ fn growth_pass(options: &Options, inserts: u64, best: &mut [u32], slow_passes: &
         let cpu_ns = (thread_cpu_ns() - cpu_before).saturating_sub(overhead.cpu_ns);
         wall.record(ns);
         cpu.record(cpu_ns);
-        best[i as usize] = best[i as usize].min(ns.min(u64::from(u32::MAX)) as u32);
-        slow_passes[i as usize] += u8::from(ns > SLOW_NS);
+        note_pass(best, slow_passes, i as usize, ns);
         over_cpu += u64::from(cpu_ns > SLOW_NS);
         if ns > SLOW_NS || cpu_ns > SLOW_NS {
             let usage_after = thread_usage();

@@ -15,8 +15,9 @@
 //! Integers appear in every bulk header and every counter reply, so they are formatted by hand:
 //! two digits at a time from a 200-byte table into a stack buffer, then one `extend_from_slice`.
 //! `itoa` does the same and is already in the dependency graph (through `serde_json`), but the
-//! function is 30 lines, lets small values (most bulk lengths) skip the loop, and keeps the
-//! shared `Cargo.toml` unchanged; a property test checks it against `std`'s formatting.
+//! function is 30 lines, lets one-digit values skip the loop (the 10-99 byte bulk header has its
+//! own one-store path, `bulk_header`), and keeps the shared `Cargo.toml` unchanged; a property
+//! test checks it against `std`'s formatting.
 
 /// `"00" "01" ... "99"`: the two ASCII digits of every value below 100.
 static DIGIT_PAIRS: [u8; 200] = {
@@ -38,13 +39,6 @@ const MAX_DECIMAL_BYTES: usize = 20;
 fn push_u64(out: &mut Vec<u8>, mut value: u64) {
     if value < 10 {
         out.push(b'0' + value as u8);
-        return;
-    }
-    if value < 100 {
-        // Two digits (the common bulk length): a fixed-size copy, no call of `memcpy`.
-        let pair = value as usize * 2;
-        let digits: [u8; 2] = DIGIT_PAIRS[pair..pair + 2].try_into().expect("2 digits");
-        out.extend_from_slice(&digits);
         return;
     }
     let mut buffer = [0u8; MAX_DECIMAL_BYTES];

@@ -40,9 +40,10 @@ use bumpalo::Bump;
 
 use super::record::RECORD_ALIGN;
 
-/// The page size `Segment::prefault` steps by. 4 KiB on x86-64 and most arm64 Linux systems;
-/// with larger pages some writes are redundant, never missing (each write maps its page).
-const PAGE_BYTES: usize = 4096;
+/// The page size pre-faulting steps by (`Segment::prefault`, and `table.rs` for prepared
+/// tables). 4 KiB on x86-64 and most arm64 Linux systems; with larger pages some writes are
+/// redundant, never missing (each write maps its page).
+pub(crate) const PAGE_BYTES: usize = 4096;
 
 /// Where a record lives, in 4 bytes: `slot << offset_bits | position / 4`.
 ///
@@ -191,11 +192,11 @@ impl Segment {
             // The highest free byte not known to be mapped: `top - faulted - 1`, inside the
             // chunk because `faulted < capacity` and `[top - capacity, top)` is the chunk's
             // allocatable part. It is in the free part (`faulted >= used`).
+            // No slice covers the free part (slices cover `[top - used, top)`, and `&mut self`
+            // excludes them anyway), and `push` writes every byte it hands out, so the zero
+            // written here is never read as data.
             let address = self.top.as_ptr() as usize - faulted - 1;
-            // SAFETY: `address` lies in the free part of the chunk owned by `self.bump` (above);
-            // no reference to the free part exists (slices cover `[top - used, top)` only, and
-            // `&mut self` excludes them anyway), and `push` writes every byte it hands out, so
-            // the zero written here is never read as data.
+            // SAFETY: `address` is in the free part of the chunk `self.bump` owns (above).
             unsafe { ptr::write_volatile(address as *mut u8, 0) };
             let page_start = address & !(PAGE_BYTES - 1);
             faulted = self.top.as_ptr() as usize - page_start;
@@ -216,6 +217,8 @@ impl Segment {
             .map(|(pointer, _)| pointer);
         // `reset` keeps the last (here the only) chunk, so records start at the same top.
         assert_eq!(top, Some(self.top.as_ptr()), "reset keeps the chunk");
+        // The pages records used stay mapped.
+        self.faulted = self.faulted.max(self.used);
         self.used = 0;
         self.base = base;
         self.live_bytes = 0;
@@ -563,8 +566,6 @@ impl Arena {
         self.footprint_bytes -= segment.footprint_bytes;
         self.free_slots.push(slot);
         if !segment.large && self.spares.len() < self.spare_limit {
-            let mut segment = segment;
-            segment.faulted = segment.faulted.max(segment.used);
             self.spares.push(segment);
         } else {
             self.segments_released += 1;
@@ -579,12 +580,18 @@ impl Arena {
     /// the pages touched (an allocation counts as one: bumpalo writes its footer at the
     /// chunk's top).
     pub(crate) fn prefault_step(&mut self, max_pages: usize, allocate: bool) -> usize {
+        let touched = self.prefault_pages(max_pages, allocate);
+        self.pages_prefaulted += touched as u64;
+        touched
+    }
+
+    /// The body of [`Arena::prefault_step`].
+    fn prefault_pages(&mut self, max_pages: usize, allocate: bool) -> usize {
         let mut touched = 0;
         if let Some(head) = self.head {
             touched += self.segment_mut(head).prefault(max_pages);
         }
         if touched >= max_pages || self.spare_limit == 0 || (self.spares.is_empty() && !allocate) {
-            self.pages_prefaulted += touched as u64;
             return touched;
         }
         if self.spares.is_empty() {
@@ -594,18 +601,14 @@ impl Arena {
                 self.next_base,
                 false,
             ) else {
-                // The allocator refused: the next head will try again.
-                self.pages_prefaulted += touched as u64;
-                return touched;
+                return touched; // the allocator refused: the next head will try again
             };
             self.segments_allocated += 1;
             self.spares.push(segment);
             touched += 1;
         }
         let spare = self.spares.last_mut().expect("a spare was just ensured");
-        touched += spare.prefault(max_pages.saturating_sub(touched));
-        self.pages_prefaulted += touched as u64;
-        touched
+        touched + spare.prefault(max_pages.saturating_sub(touched))
     }
 
     pub(crate) fn pages_prefaulted(&self) -> u64 {

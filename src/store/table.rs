@@ -22,7 +22,7 @@
 
 use hashbrown::HashTable;
 
-use super::arena::{Arena, Handle};
+use super::arena::{Arena, Handle, PAGE_BYTES};
 use super::{hash_key, record};
 
 /// log2 of [`PARTITIONS`].
@@ -55,9 +55,9 @@ const PREPARE_SCAN_INSERTS: usize = if cfg!(test) { 256 } else { 4096 };
 /// few or no page faults. (Tests use small tables, so that a few thousand keys exercise it.)
 const PREPARE_MIN_BUCKETS: usize = if cfg!(test) { 64 } else { 4096 };
 
-/// Handles in a 4 KiB page: a prepared table gets one placeholder entry every this many
-/// buckets, which maps every page of its handle array.
-const HANDLES_PER_PAGE: usize = 4096 / size_of::<Handle>();
+/// Handles in a page: a prepared table gets one placeholder entry every this many buckets,
+/// which maps every page of its handle array.
+const HANDLES_PER_PAGE: usize = PAGE_BYTES / size_of::<Handle>();
 
 /// The table a partition moves to when its current table is full: twice the entries, or the
 /// same size when fewer than half the table's original capacity are live (deletions filled
@@ -221,16 +221,12 @@ impl Table {
                 .iter()
                 .map(|t| t.current.allocation_size() + t.old.allocation_size())
                 .sum::<usize>()
-            + self.spare_bytes()
-    }
-
-    /// Bytes of the spare tables prepared ahead of need (part of `allocation_size`).
-    pub(crate) fn spare_bytes(&self) -> usize {
-        self.parts
-            .spares
-            .iter()
-            .map(HashTable::allocation_size)
-            .sum()
+            + self
+                .parts
+                .spares
+                .iter()
+                .map(HashTable::allocation_size)
+                .sum::<usize>()
     }
 
     /// Whether [`Table::prepare_step`] has nothing to do for now. Two comparisons.
@@ -255,11 +251,10 @@ impl Table {
             for page in done..end {
                 // The last bucket for the last page, so that a handle array not starting on
                 // a page boundary has its top page touched too.
-                let bucket = (page * HANDLES_PER_PAGE).min(buckets - 1);
                 let bucket = if page + 1 == pages {
                     buckets - 1
                 } else {
-                    bucket
+                    page * HANDLES_PER_PAGE
                 };
                 spare.insert_unique(bucket as u64, Handle::PLACEHOLDER, |_| 0);
             }
@@ -299,7 +294,8 @@ impl Table {
             if spare.try_reserve(capacity, |_| 0).is_err() {
                 continue; // memory refused: the migration will try (and report) it
             }
-            let control_pages = spare.num_buckets().div_ceil(4096);
+            // One control byte per bucket.
+            let control_pages = spare.num_buckets().div_ceil(PAGE_BYTES);
             self.parts.spares[index] = spare;
             self.preparing = Some((index, 0));
             return control_pages.max(1);
