@@ -53,6 +53,19 @@ def anchors(path):
     return result
 
 
+def prose(text):
+    """The text with fenced code blocks blanked (line count kept), so offsets map to lines."""
+    result = []
+    fenced = False
+    for line in text.split("\n"):
+        if FENCE.match(line):
+            fenced = not fenced
+            result.append("")
+        else:
+            result.append("" if fenced else line)
+    return "\n".join(result)
+
+
 def main():
     sources = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
     cache = {}
@@ -60,33 +73,36 @@ def main():
     warnings = 0
     checked = 0
     for source in sources:
-        generated = False
-        for number, line in enumerate(source.read_text().splitlines(), 1):
-            if line.startswith("<!-- perf:"):
-                generated = True
-            elif line.startswith("<!-- /perf:"):
-                generated = False
-            for target in LINK.findall(line):
-                if re.match(r"^[a-z]+:", target):
-                    continue
-                checked += 1
-                file_part, _, anchor = target.partition("#")
-                path = (source.parent / file_part).resolve() if file_part else source
-                where = f"{source.relative_to(ROOT)}:{number}: {target}"
-                if not path.exists():
-                    if generated:
-                        print(f"{where}: no such file (warning: written by perf/all.sh)")
-                        warnings += 1
-                    else:
-                        print(f"{where}: no such file")
-                        broken += 1
-                    continue
-                if anchor and path.suffix == ".md":
-                    if path not in cache:
-                        cache[path] = anchors(path)
-                    if anchor not in cache[path]:
-                        print(f"{where}: no heading with this anchor in {path.name}")
-                        broken += 1
+        text = prose(source.read_text())
+        generated = [
+            (m.start(), m.end())
+            for m in re.finditer(r"<!-- perf:[^>]*-->.*?<!-- /perf:[^>]*-->", text, re.S)
+        ]
+        # A link's text may wrap over several lines.
+        for match in LINK.finditer(text):
+            target = match.group(1)
+            if re.match(r"^[a-z]+:", target):
+                continue
+            checked += 1
+            number = text.count("\n", 0, match.start()) + 1
+            in_generated = any(a <= match.start() < b for a, b in generated)
+            file_part, _, anchor = target.partition("#")
+            path = (source.parent / file_part).resolve() if file_part else source
+            where = f"{source.relative_to(ROOT)}:{number}: {target}"
+            if not path.exists():
+                if in_generated:
+                    print(f"{where}: no such file (warning: written by perf/all.sh)")
+                    warnings += 1
+                else:
+                    print(f"{where}: no such file")
+                    broken += 1
+                continue
+            if anchor and path.suffix == ".md":
+                if path not in cache:
+                    cache[path] = anchors(path)
+                if anchor not in cache[path]:
+                    print(f"{where}: no heading with this anchor in {path.name}")
+                    broken += 1
     print(f"check-links: {checked} links checked, {broken} broken, {warnings} warnings")
     return 1 if broken else 0
 
