@@ -4,7 +4,7 @@
 //!
 //! 1. The caller computes `hash = hash_key(key)` once ([`hash_key`], `hash.rs`); the reactor will
 //!    do it while parsing. Every [`Shard`] operation takes that hash and the key bytes.
-//! 2. The [`Shard`] (`shard.rs`) looks the key up in its table (`table.rs`: a
+//! 2. The [`Shard`] (`shard/`) looks the key up in its table (`table.rs`: a
 //!    `hashbrown::HashTable` of 4-byte handles that grows by migrating entries in small steps,
 //!    never all at once). A handle names a record by (segment slot, position); comparing keys
 //!    reads the record.
