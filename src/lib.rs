@@ -13,6 +13,7 @@
 //! [`gateway`] is the Cerializer, a REST/JSON gateway built on it (`piccolo-cerializer`).
 
 pub mod client;
+mod decimal;
 pub mod gateway;
 pub mod proto;
 pub mod server;

@@ -37,6 +37,9 @@
 
 use core::fmt;
 
+/// The one integer parser of the crate; re-exported for the server's argument parsing.
+pub(crate) use crate::decimal::parse_i64;
+
 /// Up to this many arguments are stored without allocating. `SET key value EX 10 NX GET` is 7.
 pub const INLINE_ARGS: usize = 8;
 
@@ -323,39 +326,6 @@ fn header_line(
         },
         None if rest.len() > MAX_HEADER_LINE_BYTES => Err(error),
         None => Ok(None),
-    }
-}
-
-/// Parses a decimal `i64` the way Redis's `string2ll` does: an optional `-`, no `+`, no spaces,
-/// no leading zeros (except `0` itself), no overflow.
-#[inline]
-pub(crate) fn parse_i64(digits: &[u8]) -> Option<i64> {
-    let (negative, magnitude) = match digits {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, digits),
-    };
-    match magnitude {
-        [] => return None,
-        [b'0'] => return if negative { None } else { Some(0) },
-        [b'0', ..] => return None,
-        _ => {}
-    }
-    if magnitude.len() > 19 {
-        return None;
-    }
-    // Accumulate as negative so that i64::MIN is representable.
-    let mut value: i64 = 0;
-    for &byte in magnitude {
-        let digit = byte.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_sub(i64::from(digit))?;
-    }
-    if negative {
-        Some(value)
-    } else {
-        value.checked_neg()
     }
 }
 
@@ -868,27 +838,6 @@ mod tests {
                 error.to_string(),
                 "ERR Protocol error: unbalanced quotes in request"
             );
-        }
-    }
-
-    #[test]
-    fn parse_i64_matches_string2ll() {
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-1"), Some(-1));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"+1",
-            b"01",
-            b" 1",
-            b"1 ",
-            b"9223372036854775808",
-            b"1a",
-        ] {
-            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 

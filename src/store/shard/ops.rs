@@ -4,67 +4,13 @@
 //! the log (the old one becomes garbage for the cleaner).
 
 use super::Shard;
+use crate::decimal;
 use crate::store::arena::{Handle, Part};
 use crate::store::record::{self, Header};
 use crate::store::table::MIGRATE_STEP_ENTRIES;
 use crate::store::{
     Appended, Condition, Counter, Expiry, SetOptions, SetOutcome, StoreError, Value,
 };
-
-/// Parse a value as Redis's INCR does: optional '-', then digits with no leading zero (or
-/// exactly "0"), no spaces or '+', at most 20 bytes, within `i64`.
-fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    if bytes.is_empty() || bytes.len() > 20 {
-        return None;
-    }
-    if bytes == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match bytes[0] {
-        b'-' => (true, &bytes[1..]),
-        _ => (false, bytes),
-    };
-    if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
-        return None;
-    }
-    let mut magnitude: u64 = 0;
-    for &digit in digits {
-        if !digit.is_ascii_digit() {
-            return None;
-        }
-        magnitude = magnitude
-            .checked_mul(10)?
-            .checked_add((digit - b'0') as u64)?;
-    }
-    if negative {
-        if magnitude > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((magnitude as i64).wrapping_neg())
-        }
-    } else {
-        i64::try_from(magnitude).ok()
-    }
-}
-
-/// Format `value` in decimal into `buffer`; returns the used tail of it.
-fn format_i64(value: i64, buffer: &mut [u8; 20]) -> &[u8] {
-    let mut at = buffer.len();
-    let mut magnitude = value.unsigned_abs();
-    loop {
-        at -= 1;
-        buffer[at] = b'0' + (magnitude % 10) as u8;
-        magnitude /= 10;
-        if magnitude == 0 {
-            break;
-        }
-    }
-    if value < 0 {
-        at -= 1;
-        buffer[at] = b'-';
-    }
-    &buffer[at..]
-}
 
 impl Shard {
     /// Write a new record for `key` (given as a part of `key_len` bytes) with the value made of
@@ -305,14 +251,14 @@ impl Shard {
             Some((handle, header)) => {
                 let bytes = record::value(self.arena.tail(handle), &header);
                 (
-                    parse_i64(bytes).ok_or(StoreError::NotAnInteger)?,
+                    decimal::parse_i64(bytes).ok_or(StoreError::NotAnInteger)?,
                     header.expiry_ms,
                 )
             }
         };
         let value = current.checked_add(delta).ok_or(StoreError::Overflow)?;
         let mut buffer = [0u8; 20];
-        let digits = format_i64(value, &mut buffer);
+        let digits = decimal::format_i64(value, &mut buffer);
         let version = self.peek_version();
         self.write_value(hash, key, digits, expiry_ms, version, existing)?;
         self.version = version;
