@@ -7,8 +7,7 @@ use super::cursor::{RECORD_UNIT, decode_scan_cursor, encode_scan_cursor};
 use crate::store::{glob_match, hash_key, record};
 
 /// Most records one scan call visits while *chasing* (catching up with what was appended since
-/// the previous call) before its ordinary COUNT budget starts: 2^18 records, a few tens of
-/// milliseconds. A scan finishes in a bounded number of calls as long as fewer records than
+/// the previous call) before its ordinary COUNT budget starts: 2^18 records. A scan finishes in a bounded number of calls as long as fewer records than
 /// this are appended between two of its calls (see DESIGN.md, store, "Scan").
 const SCAN_CHASE_MAX_VISITS: usize = 1 << 18;
 
