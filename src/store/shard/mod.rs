@@ -58,16 +58,6 @@ const _: () = {
     assert_send::<Shard>();
 };
 
-impl std::fmt::Debug for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shard")
-            .field("keys", &self.table.len())
-            .field("version", &self.version)
-            .field("memory", &self.memory())
-            .finish()
-    }
-}
-
 impl Shard {
     /// An empty shard.
     ///

@@ -1,5 +1,5 @@
-//! What a [`Shard`] reports about itself: running counters, memory use, and the invariant check
-//! the tests run after every step.
+//! What a [`Shard`] reports about itself: running counters, memory use, its `Debug` form, and
+//! the invariant check the tests run after every step.
 
 use super::Shard;
 use crate::store::arena::{Arena, Handle};
@@ -9,6 +9,16 @@ fn hash_of(arena: &Arena, handle: Handle) -> u64 {
     let tail = arena.tail(handle);
     let header = record::decode(tail);
     hash_key(record::key(tail, &header))
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("keys", &self.table.len())
+            .field("version", &self.version)
+            .field("memory", &self.memory())
+            .finish()
+    }
 }
 
 impl Shard {
