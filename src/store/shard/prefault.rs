@@ -4,7 +4,7 @@
 use super::Shard;
 
 impl Shard {
-    /// Give the spare segments (see [`Config::spare_segments`]) back to the operating system,
+    /// Give the spare segments (see [`Config::spare_segments`](crate::store::Config::spare_segments)) back to the operating system,
     /// for a worker that has been idle for a while. Returns how many were released.
     pub fn release_spare_segments(&mut self) -> usize {
         self.arena.release_spares()
@@ -14,7 +14,7 @@ impl Shard {
     /// `max_pages` pages (4 KiB) of memory that writes will soon fill, so that their page
     /// faults are taken here rather than inside a later write. First the head segment ahead of
     /// its allocated part, then the spare that will be the next head (allocated here if there
-    /// is none, [`Config::spare_segments`] is not 0 and the cleaner has no work: segments it
+    /// is none, [`Config::spare_segments`](crate::store::Config::spare_segments) is not 0 and the cleaner has no work: segments it
     /// frees become spares), then the next table of a partition close to full (see
     /// `Table::prepare_step`). Keeps at most one segment (the spare) and one table per
     /// partition allocated ahead of need. Returns the pages touched; 0 once

@@ -80,7 +80,7 @@ impl Shard {
     ///
     /// The iteration ends in a bounded number of calls whatever the write load: a call first
     /// visits as many bytes of log as were appended since the previous call (over-estimated
-    /// from the lag the cursor carries, at most [`SCAN_CHASE_MAX_VISITS`] records), then its
+    /// from the lag the cursor carries, at most `SCAN_CHASE_MAX_VISITS` records), then its
     /// ordinary budget. Every returned cursor is below `2^56`; any `u64` is accepted as a cursor
     /// (a garbage one restarts somewhere in the log, never panics).
     pub fn scan(
