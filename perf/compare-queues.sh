@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compares piccolo's four SPSC queue variants with rtrb, crossbeam's ArrayQueue and std's
-# sync_channel (benches/queues.rs), and writes the results under perf/results/:
+# sync_channel (benches/queues/), and writes the results under perf/results/:
 #   queues.md   Markdown tables with the machine's description
 #   queues.svg  bar chart: throughput and round trip per queue
 #   queues.json every run's raw figures

@@ -223,17 +223,6 @@ impl Client {
         self.timeout
     }
 
-    /// Changes the timeout (for the current connection too). Zero means no timeout.
-    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), Error> {
-        self.timeout = timeout;
-        let timeout = Some(timeout).filter(|timeout| !timeout.is_zero());
-        if let Some(conn) = &self.conn {
-            conn.stream.set_read_timeout(timeout)?;
-            conn.stream.set_write_timeout(timeout)?;
-        }
-        Ok(())
-    }
-
     /// Drops the connection after a fatal error.
     fn check<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
         if let Err(error) = &result {

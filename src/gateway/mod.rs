@@ -5,7 +5,10 @@
 //!   `httparse` ([`http`]), and writes responses in request order per connection, so
 //!   keep-alive and pipelining work.
 //! - A small fixed pool of worker threads, each owning one blocking
-//!   [`Client`](crate::client::Client) connection to the store, runs the requests ([`api`]).
+//!   [`Client`](crate::client::Client) connection to the store (`backend`), runs the requests:
+//!   [`api`] routes them and answers the single-key, scan, health, info and metrics routes,
+//!   `batch` answers `POST /v1/batch`, and `body` holds what both read from JSON bodies (value
+//!   fields, write conditions, request limits) and the error bodies they share.
 //!   Jobs travel on a bounded channel; answers come back on a queue plus a `mio::Waker`.
 //! - Everything is bounded: connections, request head and body sizes, requests in flight per
 //!   connection and in total (the channel's capacity; a full channel answers 503).
@@ -13,6 +16,9 @@
 //!   dials again with backoff, so the gateway recovers when the store is back.
 
 mod api;
+mod backend;
+mod batch;
+mod body;
 mod http;
 mod metrics;
 mod openapi;
@@ -236,7 +242,7 @@ pub fn run(config: Config) -> io::Result<()> {
         conns: HashMap::new(),
         next_token: 2,
         dispatch: if config_workers == 0 {
-            Dispatch::Inline(Box::new(api::Store::new(
+            Dispatch::Inline(Box::new(backend::Store::new(
                 server,
                 store_timeout,
                 metrics.clone(),
@@ -288,7 +294,7 @@ fn worker(
     server: String,
     timeout: Duration,
 ) {
-    let mut store = api::Store::new(server, timeout, metrics.clone());
+    let mut store = backend::Store::new(server, timeout, metrics.clone());
     store.warm_up();
     loop {
         let job = {
@@ -308,7 +314,7 @@ fn worker(
 }
 
 /// Runs one job and renders its response.
-fn answer(store: &mut api::Store, job: &Job, metrics: &Metrics) -> Vec<u8> {
+fn answer(store: &mut backend::Store, job: &Job, metrics: &Metrics) -> Vec<u8> {
     let (route, response) = api::handle(store, &job.request, metrics);
     metrics.record(route, response.status, job.request.started.elapsed());
     let mut bytes = Vec::with_capacity(response.body.len() + 160);
@@ -321,7 +327,7 @@ enum Dispatch {
     /// To the worker pool.
     Pool(SyncSender<Job>),
     /// Answered on the reactor thread (`--workers 0`).
-    Inline(Box<api::Store>),
+    Inline(Box<backend::Store>),
 }
 
 struct Reactor {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value as Json, json};
 
-use super::api::{DEFAULT_SCAN_COUNT, MAX_BATCH_OPS, MAX_SCAN_COUNT, MAX_TTL_MS};
+use super::body::{DEFAULT_SCAN_COUNT, MAX_BATCH_OPS, MAX_SCAN_COUNT, MAX_TTL_MS};
 use super::http::BASE64_PATTERN;
 
 /// `value` must be base64 when `encoding` says so.

@@ -10,7 +10,7 @@
 //! constants computed at compile time. The compiler turns that `match` into a short tree of
 //! integer comparisons: no `String`, no hashing, no per-name `memcmp`.
 
-use super::resp::parse_i64;
+use crate::decimal::parse_i64;
 use core::fmt;
 
 /// Packs an upper-case name into the `u128` key the lookup compares: bytes 0..15 hold the name

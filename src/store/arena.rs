@@ -1,4 +1,5 @@
-//! Arena segments: where record bytes live. The only module of the store with `unsafe`.
+//! Arena segments: where record bytes live. All of the store's `unsafe` code is here but one
+//! `getrandom` call in `hash.rs`.
 //!
 //! A [`Segment`] is one `bumpalo::Bump` holding exactly one chunk of memory (an allocation limit
 //! stops it from ever growing a second one). bumpalo bumps *downwards*: the first record sits at
@@ -428,8 +429,8 @@ impl Arena {
     /// large record a segment of its own. Returns `None` if the allocator refuses memory or if
     /// every slot a handle can name is taken. `version_now` stamps a segment sealed here.
     // `inline(always)`: with the partitioned table LLVM stopped inlining this into
-    // `Shard::set`, which cost about 75 instructions per insert (iai set_new); `#[inline]` did
-    // not bring it back.
+    // `Shard::set`, and `#[inline]` did not bring it back; the `set_new` count of
+    // `benches/iai_store.rs` shows what the call costs (docs/PERFORMANCE.md has the figures).
     #[inline(always)]
     pub(crate) fn allocate(
         &mut self,

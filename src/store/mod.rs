@@ -2,16 +2,18 @@
 //!
 //! A tour, following a `set`:
 //!
-//! 1. The caller computes `hash = hash_key(key)` once ([`hash_key`], `hash.rs`); the reactor will
-//!    do it while parsing. Every [`Shard`] operation takes that hash and the key bytes.
-//! 2. The [`Shard`] (`shard.rs`) looks the key up in its table (`table.rs`: a
+//! 1. The caller computes `hash = hash_key(key)` once ([`hash_key`], `hash.rs`); in the server
+//!    the reactor does it while routing. Every [`Shard`] operation takes that hash and the key
+//!    bytes.
+//! 2. The [`Shard`] (`shard/`) looks the key up in its table (`table.rs`: a
 //!    `hashbrown::HashTable` of 4-byte handles that grows by migrating entries in small steps,
 //!    never all at once). A handle names a record by (segment slot, position); comparing keys
 //!    reads the record.
-//! 3. Records (`record.rs`) are value, key and a header of 11 to 25 bytes (lengths, version,
+//! 3. Records (`record.rs`) are value, key and a header of 10 to 24 bytes (lengths, version,
 //!    optional deadline, flags), packed with no padding. A write of the same size overwrites in
 //!    place; any other write appends a new record and marks the old one dead.
-//! 4. Records live in segments (`arena.rs`, the only `unsafe` code): fixed-size
+//! 4. Records live in segments (`arena.rs`, which holds all of the store's `unsafe` code but
+//!    one `getrandom` call in `hash.rs`): fixed-size
 //!    `bumpalo::Bump` chunks (1 MiB by default) filled like a log; large records get a segment
 //!    of their own.
 //! 5. Dead records are garbage the arena cannot free one by one. The cleaner
@@ -48,8 +50,8 @@ use std::fmt;
 /// Limits and tuning of one shard, fixed at startup.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Size of an ordinary segment in bytes. At most 8 MiB (scan cursors keep the position
-    /// within a segment in 24 bits). The 4-byte handle names at most `2^32 * 4 / segment_bytes`
+    /// Size of an ordinary segment in bytes. At most [`MAX_SEGMENT_BYTES`] (8 MiB: a handle
+    /// then keeps 21 bits of position and 11 of segment slot). The 4-byte handle names at most `2^32 * 4 / segment_bytes`
     /// segments (16,384 of 1 MiB: 16 GiB of ordinary segments per shard, whatever the size;
     /// a large record's segment counts as one); past that, writes get
     /// [`StoreError::OutOfMemory`].

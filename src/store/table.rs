@@ -2,8 +2,9 @@
 //! `hashbrown::HashTable`s, none of which ever rehashes all its entries at once.
 //!
 //! hashbrown grows a full table (or rehashes it in place when deletions have used up its room)
-//! in one call that re-inserts every entry: at ten million keys that is hundreds of
-//! milliseconds during which the worker answers nobody. This type never lets hashbrown do that.
+//! in one call that re-inserts every entry: at ten million keys a long stop during which the
+//! worker answers nobody (`cargo bench --bench store -- growth` times every insert; see
+//! docs/PERFORMANCE.md). This type never lets hashbrown do that.
 //! When a partition's current table has no room left for an insert, it becomes the partition's
 //! *old* table and a new, empty one takes its place, sized for growth (twice the entries) or,
 //! when deletions rather than entries filled it, at the same size (which drops the tombstones).
@@ -29,7 +30,8 @@ use super::{hash_key, record};
 const PARTITION_BITS: u32 = 8;
 
 /// Independent tables of a shard's index (a power of two). Chosen by measuring the growth
-/// benchmark and the operations (docs/parts/store.md until merged; DESIGN.md, store).
+/// benchmark and the operations (`cargo bench --bench store -- growth` and `-- ops`; the
+/// figures and the choice: docs/DESIGN.md, "Incremental resizing and partitions").
 pub(crate) const PARTITIONS: usize = 1 << PARTITION_BITS;
 
 /// Where a key's partition index starts in its hash. hashbrown takes a bucket index from the

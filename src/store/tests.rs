@@ -1,4 +1,5 @@
-//! Tests of the shard: edge cases, and a property test against a `HashMap` model.
+//! Tests of the shard: edge cases, and a property test against a `HashMap` model. A test-only
+//! file: it is long because each property of the shard gets a test of its own.
 
 use std::collections::{HashMap, HashSet};
 
