@@ -157,10 +157,10 @@ impl Default for Config {
 
 /// Whether threads are pinned to cores.
 ///
-/// Measured on the 2-vCPU VM with redis-benchmark on the same machine: pinning the reactor to
-/// core 0 and the worker to core 1 cut throughput by 30-60% (the client had no core of its own
-/// and kept being scheduled on top of a pinned thread). So by default only workers are pinned,
-/// and only when cores remain for the reactor and for everything else.
+/// With the benchmark client on the same 2-core machine, pinning the reactor and the worker cut
+/// throughput badly: the client had no core of its own and kept being scheduled on top of a
+/// pinned thread (docs/PERFORMANCE.md, "Pinning", has the runs). So by default only workers are
+/// pinned, and only when cores remain for the reactor and for everything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pinning {
     /// Pin the workers (to cores 1..=N) when `cores >= workers + 2`; the reactor floats.

@@ -6,7 +6,7 @@
 //!    the reply rings once more (the store-buffer race, see `piccolo_queues::park`); a worker that
 //!    publishes replies wakes the reactor through the `mio::Waker` only if it announced sleep.
 //!    While requests are in flight, it first spins on the reply rings for up to
-//!    `--reactor-spins` rounds (off by default; 3,000 take about 84 µs on the development VM).
+//!    `--reactor-spins` rounds (off by default, see [`SPINS_BEFORE_SLEEP`]).
 //! 2. **Accept** new connections (up to `--maxclients`), **read** readable ones, and hand their
 //!    bytes to the connection's front end ([`FrontEnds::serve`]), which parses and dispatches:
 //!    requests are pushed *deferred* into the owning worker's ring.
@@ -53,7 +53,8 @@ pub const SIGNAL: Token = Token(usize::MAX - 3);
 /// Default `--reactor-spins`: rounds of `spin_loop` plus a look at every reply ring before the
 /// reactor sleeps while requests are in flight. Off by default: paired redis-benchmark runs
 /// with and without the spin showed it costs server CPU per request and throughput on the
-/// development VM (docs/PERFORMANCE.md, "reactor spin", has the runs and the command).
+/// development VM (docs/PERFORMANCE.md, "The reactor spin on a quiet machine", has the runs
+/// and the command).
 pub const SPINS_BEFORE_SLEEP: u32 = 0;
 /// Commands of one connection waiting for replies, at most.
 pub const MAX_IN_FLIGHT_PER_CONN: usize = 1024;

@@ -70,8 +70,9 @@ impl SpinBudget {
 pub const IDLE_TICK: Duration = Duration::from_millis(100);
 /// Records looked at by one active-expiry step.
 pub const EXPIRE_STEP_WORK: usize = 2000;
-/// Pages (4 KiB) one pre-faulting step of an idle worker may touch: about 20 us of page
-/// faults on the development VM, a few on bare metal; the ring is checked between steps.
+/// Pages (4 KiB) one pre-faulting step of an idle worker may touch; the ring is checked
+/// between steps, so a step must stay short (docs/PERFORMANCE.md, "The longest operation:
+/// pre-faulting and replay", has its cost and the bench that measures it).
 pub const PREFAULT_STEP_PAGES: usize = 8;
 /// Bytes of a victim segment one cleaner step may walk.
 pub const CLEAN_STEP_BYTES: usize = 64 * 1024;
@@ -164,7 +165,7 @@ impl<V: Variant> Worker<V> {
                 break;
             }
             // Nothing to serve: map the memory the next writes will fill, a few pages at a time,
-            // looking at the ring between steps (DESIGN.md, "Pre-faulting"). A step that did
+            // looking at the ring between steps (docs, store chapter, "Pre-faulting"). A step that did
             // nothing (the allocator refused) falls through to the wait.
             // (`is_prefaulted` first: it is O(1), `is_empty` may walk the partitions.)
             if !shard.is_prefaulted()
@@ -211,8 +212,9 @@ impl<V: Variant> Worker<V> {
 
 /// Gives the allocator's free memory back to the system: `malloc_trim(0)` with glibc, which
 /// returns the top of each heap and `madvise`s away whole free pages inside it (freed partition
-/// tables stay there as holes otherwise: 5.6 B/key of RSS at 1M keys, PERFORMANCE.md, store,
-/// (a)). It walks the allocator's free lists, so an idle worker calls it, once per change
+/// tables stay there as resident holes otherwise; `benches/store.rs`'s memory run measures what
+/// that costs per key, docs/PERFORMANCE.md, "The store shard", (a)). It walks the allocator's
+/// free lists, so an idle worker calls it, once per change
 /// (see the idle tick in `Worker::run`). Does nothing with other allocators.
 pub fn release_free_heap_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
