@@ -208,7 +208,7 @@ impl<'a> Operation<'a> {
 }
 
 /// The request for `operation` on its key, part `part` of command `seq` of `session`.
-#[inline]
+#[inline(always)]
 fn request(session: &Session, seq: u32, part: u16, operation: Operation<'_>) -> Request {
     Request {
         conn: session.id,

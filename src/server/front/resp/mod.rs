@@ -102,11 +102,6 @@ pub fn dispatch<V: Variant>(
         local_error(session, message.as_bytes());
         return Dispatch::Done;
     }
-    // The entry remembers its command: a write's answer and an expiry's error read by it.
-    session.order.set_next_tag(Tag {
-        command: Some(name),
-        ..Tag::default()
-    });
     let key = arg(1);
     match name {
         C::Info => return admin::info_command(command, session, router, info),
@@ -150,6 +145,7 @@ pub fn dispatch<V: Variant>(
             return single(session, router, operation);
         }
         C::Set => {
+            remember(session, name);
             let options: Vec<&[u8]> = (3..argc).map(arg).collect();
             let options = match parse_set_options(&options) {
                 Ok(options) => options,
@@ -185,6 +181,7 @@ pub fn dispatch<V: Variant>(
             );
         }
         C::SetNx => {
+            remember(session, name);
             let args = SetArgs {
                 condition: SetCondition::IfAbsent,
                 ..SetArgs::PLAIN
@@ -193,6 +190,7 @@ pub fn dispatch<V: Variant>(
             return single(session, router, operation);
         }
         C::SetEx | C::PSetEx => {
+            remember(session, name);
             let (unit, command_name) = if name == C::SetEx {
                 (TimeUnit::Seconds, "setex")
             } else {
@@ -214,6 +212,7 @@ pub fn dispatch<V: Variant>(
             };
         }
         C::Cas => {
+            remember(session, name);
             // Versions are positive and below 2^63 (the store's are 56-bit).
             let Some(version) = parse_i64(arg(2)).filter(|&version| version >= 0) else {
                 local_error(session, b"ERR value is not an integer or out of range");
@@ -230,6 +229,7 @@ pub fn dispatch<V: Variant>(
         C::Keys => return route::keys(session, router, arg(1)),
         C::Scan => return scan(command, session, router),
         C::GetEx => {
+            remember(session, name);
             let options: Vec<&[u8]> = (2..argc).map(arg).collect();
             return match parse_getex_options(&options) {
                 Ok(expiry) => single(session, router, Operation::new(Op::GetEx(expiry), key)),
@@ -240,6 +240,7 @@ pub fn dispatch<V: Variant>(
             };
         }
         C::Expire | C::PExpire | C::ExpireAt | C::PExpireAt => {
+            remember(session, name);
             return expire(name, command, session, router);
         }
         C::MGet => {
@@ -279,6 +280,17 @@ pub fn dispatch<V: Variant>(
         _ => unknown_command(session, command),
     }
     Dispatch::Done
+}
+
+/// Tags the command's entry with its name, for the commands whose answer reads by it: a write's
+/// outcome (SETNX answers 1 / 0, CAS the version, SET OK / nil) and an invalid expire time,
+/// which names the command. The others keep the default tag.
+#[inline]
+fn remember(session: &mut Session, name: CommandName) {
+    session.order.set_next_tag(Tag {
+        command: Some(name),
+        ..Tag::default()
+    });
 }
 
 /// Redis's `unknown command 'x', with args beginning with: 'a' 'b' ` reply.
