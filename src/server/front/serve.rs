@@ -95,6 +95,20 @@ pub struct Buffered<'a> {
     pub in_flight_cap: usize,
 }
 
+/// Answers `failure` and closes the connection.
+#[cold]
+#[inline(never)]
+fn failed<F: FrontEnd>(failure: &F::Failure, session: &mut Session, used: usize) -> Served {
+    F::fail(failure, session);
+    session.closing = true;
+    Served {
+        used,
+        stop: Stop::Closing,
+        failure: Some(failure.to_string()),
+    }
+}
+
+#[inline]
 fn served(used: usize, stop: Stop) -> Served {
     Served {
         used,
@@ -125,32 +139,22 @@ pub fn serve<F: FrontEnd, V: Variant>(
         if session.order.len() >= in_flight_cap {
             return served(used, Stop::Blocked);
         }
-        let outcome = match front.next_frame(&buffer[used..]) {
+        match front.next_frame(&buffer[used..]) {
             Ok(None) => break,
-            Ok(Some((frame, len))) if !F::is_command(&frame) => Ok((Dispatch::Done, len, false)),
             Ok(Some((frame, len))) => {
-                F::dispatch(frame, session, router, info).map(|dispatch| (dispatch, len, true))
-            }
-            Err(failure) => Err(failure),
-        };
-        match outcome {
-            Ok((Dispatch::Blocked, _, _)) => return served(used, Stop::Blocked),
-            Ok((Dispatch::Done, len, counted)) => {
-                info.commands_processed += u64::from(counted);
+                if F::is_command(&frame) {
+                    match F::dispatch(frame, session, router, info) {
+                        Ok(Dispatch::Done) => info.commands_processed += 1,
+                        Ok(Dispatch::Blocked) => return served(used, Stop::Blocked),
+                        Err(failure) => return failed::<F>(&failure, session, used),
+                    }
+                }
                 used += len;
                 if session.closing {
                     return served(used, Stop::Closing);
                 }
             }
-            Err(failure) => {
-                F::fail(&failure, session);
-                session.closing = true;
-                return Served {
-                    used,
-                    stop: Stop::Closing,
-                    failure: Some(failure.to_string()),
-                };
-            }
+            Err(failure) => return failed::<F>(&failure, session, used),
         }
     }
     served(used, Stop::More)

@@ -57,13 +57,15 @@ impl Capnp {
 pub enum Failure {
     /// A frame header breaks a limit (`tooLarge`).
     Frame(FrameError),
-    /// A message or field does not decode (`malformed`).
-    Malformed(::capnp::Error),
+    /// A message or field does not decode (`malformed`). Boxed: the error is large and rare,
+    /// and every `Result` on the hot path carries room for it.
+    Malformed(Box<::capnp::Error>),
 }
 
 impl From<::capnp::Error> for Failure {
+    #[cold]
     fn from(error: ::capnp::Error) -> Failure {
-        Failure::Malformed(error)
+        Failure::Malformed(Box::new(error))
     }
 }
 
