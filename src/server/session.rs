@@ -8,6 +8,7 @@
 use super::info::ServerInfo;
 use super::message::ConnId;
 use super::order::Order;
+use crate::proto::Protocol;
 use crate::proto::capnp::MessageEncoder;
 
 /// Per-connection state that command dispatch touches.
@@ -66,10 +67,10 @@ impl Session {
     }
 
     /// Sets the protocol from the connection's first byte (`proto::detect`).
-    pub fn speak(&mut self, protocol: crate::proto::Protocol) {
+    pub fn speak(&mut self, protocol: Protocol) {
         self.wire = match protocol {
-            crate::proto::Protocol::Resp => Wire::Resp,
-            crate::proto::Protocol::Capnp => {
+            Protocol::Resp => Wire::Resp,
+            Protocol::Capnp => {
                 Wire::Capnp(Box::new(MessageEncoder::new(CAPNP_FIRST_SEGMENT_WORDS)))
             }
         };

@@ -1,7 +1,8 @@
 //! A worker: one pinned thread that owns one [`Shard`] and touches it alone.
 //!
 //! The loop: drain a batch of [`Request`]s from the request ring (one `pop_batch`), read the
-//! clock once for the batch, execute each request on the shard, push each [`Reply`] deferred
+//! clock once for the batch, [`execute`] each request on the shard (INFO's stats and SCAN pages
+//! are answered here, with the worker's counters and index), push each [`Reply`] deferred
 //! into the reply ring, publish the batch with one `flush`, and wake the reactor through its
 //! [`SleepFlag`] and `mio::Waker` only if it announced that it sleeps: at most one wake-up per
 //! batch. When the ring is empty the worker spins briefly, then parks ([`Parker::wait_timeout`]);
