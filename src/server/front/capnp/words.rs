@@ -179,3 +179,61 @@ pub fn local_route_error(session: &mut Session, id: u64, error: RouteError) {
     let text = route_error_text(error);
     local_error(session, id, ErrorCode::TooLarge, message(&text));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes are the ones the server answered when it still guessed them from the RESP
+    /// text (`notInteger`, `overflow`, `internal`, else `invalidArgument`), so clients see no
+    /// change; the messages are Redis's words without `ERR `.
+    #[test]
+    fn error_kinds_keep_their_codes_and_words() {
+        let cases = [
+            (
+                ErrorKind::NotInteger,
+                ErrorCode::NotInteger,
+                "value is not an integer or out of range",
+            ),
+            (
+                ErrorKind::Overflow,
+                ErrorCode::Overflow,
+                "increment or decrement would overflow",
+            ),
+            (
+                ErrorKind::DecrementOverflow,
+                ErrorCode::Overflow,
+                "decrement would overflow",
+            ),
+            (
+                ErrorKind::ScanCursorOverflow,
+                ErrorCode::Overflow,
+                "scan cursor overflow",
+            ),
+            (
+                ErrorKind::TooLarge,
+                ErrorCode::InvalidArgument,
+                "string exceeds maximum allowed size (proto-max-bulk-len)",
+            ),
+            (
+                ErrorKind::OutOfMemory,
+                ErrorCode::InvalidArgument,
+                "OOM command not allowed when used memory > 'maxmemory'.",
+            ),
+            (ErrorKind::Internal, ErrorCode::Internal, "internal error"),
+        ];
+        for (kind, code, words) in cases {
+            assert_eq!(error_code(kind), code, "{kind:?}");
+            assert_eq!(message(&error_text(kind, None)), words, "{kind:?}");
+        }
+        let expire = error_text(
+            ErrorKind::InvalidExpireTime,
+            Some(crate::proto::CommandName::PExpire),
+        );
+        assert_eq!(
+            error_code(ErrorKind::InvalidExpireTime),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(message(&expire), "invalid expire time in 'pexpire' command");
+    }
+}
