@@ -1,5 +1,5 @@
 //! Instruction counts (callgrind) of whole requests through an in-process reactor-and-worker
-//! pair (`piccolo::server::reactor::bench_support::Pair`): RESP parse, dispatch and routing,
+//! pair (`piccolo::server::bench_support::Pair`): RESP parse, dispatch and routing,
 //! the request ring, the worker's `execute` on its shard, the reply ring, the reorder buffer
 //! and the RESP reply. No sockets, threads or wake-ups: what is left is the user-space work a
 //! request costs the server, minus `read`, `write` and `epoll`.
@@ -10,14 +10,15 @@
 //! ring variant, the server's default, carries them.
 //!
 //! Group `reactor_worker` sends RESP; group `capnp_request` sends the same requests on the same
-//! keys as framed Cap'n Proto Requests (`get`, `set`), through the reactor's Cap'n Proto path:
-//! frame length, in-place decode, `capnp_dispatch`, and Responses from the reorder buffer.
+//! keys as framed Cap'n Proto Requests (`get`, `set`), through the server's Cap'n Proto front end
+//! (`server::front::capnp`): frame length, in-place decode, dispatch, and Responses from the
+//! reorder buffer.
 
 use iai_callgrind::{
     Callgrind, LibraryBenchmarkConfig, library_benchmark, library_benchmark_group, main,
 };
 use piccolo::proto::capnp::{self, FrameLimits, response};
-use piccolo::server::reactor::bench_support::{NOW_MS, Pair};
+use piccolo::server::bench_support::{NOW_MS, Pair};
 use piccolo::store::{SetOptions, hash_key};
 use piccolo_queues::batched::Batched;
 

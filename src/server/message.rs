@@ -3,15 +3,25 @@
 //! ones as an owned heap buffer ([`Bytes`]), so the hot path allocates nothing for small requests.
 //!
 //! ```text
-//!  Request (≤ 128 bytes)                         Reply (≤ 128 bytes)
-//!  +-----------+-----+------+----+-------+       +-----------+-----+------+------+-----+------+
-//!  | ConnId    | seq | part | op | flags |       | ConnId    | seq | part | kind | int | data |
-//!  | idx,gen   | u32 | u16  | u8 | u8    |       | idx,gen   | u32 | u16  | u8   | i64 | ≤46B |
-//!  +-----------+-----+------+----+-------+       +-----------+-----+------+------+-----+------+
-//!  | hash u64 | number i64 | key (≤22 B inline) | value (≤38 B inline) | extra (IFEQ, heap) |
+//!  Request (112 bytes)                                   Reply (72 bytes)
+//!  +---------+-----+------+----------+                   +---------+-----+------+---------+
+//!  | ConnId  | seq | part | hash u64 |                   | ConnId  | seq | part | outcome |
+//!  | idx,gen | u32 | u16  |          |                   | idx,gen | u32 | u16  | 2 B     |
+//!  +---------+-----+------+----------+                   +---------+-----+------+---------+
+//!  | key (≤22 B inline) | value (≤38 B inline) | op (24 B) |  | int i64 | data (≤46 B inline) |
 //! ```
+//!
+//! A request says what it carries: [`Op`] holds each operation's own arguments (SET's
+//! [`SetArgs`], EXPIRE's [`ExpireArgs`], SCAN's [`ScanArgs`], ...). A reply says what happened:
+//! an [`Outcome`], with an [`ErrorKind`] when the operation failed. The worker never words an
+//! answer; each protocol's front end does (`front::resp::words`, `front::capnp::words`).
+//!
+//! This module imports nothing from the rest of the server.
 
 use std::mem::size_of;
+
+use crate::proto::command::Expiry;
+use crate::store::StoreError;
 
 /// A byte string of at most `N` bytes stored inline, or any length on the heap.
 #[derive(Clone, PartialEq, Eq)]
@@ -66,8 +76,8 @@ impl<const N: usize> Bytes<N> {
 
 /// Copies `from` (at most `N` bytes) to the start of `to` with at most two fixed-size copies
 /// that overlap in the middle, instead of a variable-length `copy_from_slice`, which compiles to
-/// a call of `memcpy` (about 15 instructions of call and dispatch for a 16-byte key, and it
-/// happens twice per request: key and value).
+/// a call of `memcpy` (call and dispatch cost more than the copy for a 16-byte key, and it
+/// happens twice per request: key and value; `benches/iai_request.rs` counts the whole path).
 #[inline(always)]
 fn copy_short<const N: usize>(to: &mut [u8; N], from: &[u8]) {
     let len = from.len();
@@ -109,16 +119,16 @@ pub struct ConnId {
     pub generation: u32,
 }
 
-/// The operation a worker performs on its shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
+/// The operation a worker performs on its shard, with the arguments it needs besides the
+/// request's key and value.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// GET: bulk or nil.
     Get,
-    /// SET and its family; `flags` hold condition, expiry kind, GET and the reply style.
-    Set,
     /// GETDEL: bulk or nil.
     GetDel,
+    /// GETV: the value and its version ([`Outcome::ValueVersion`]) or nil.
+    GetV,
     /// EXISTS (one key of it): 1 or 0.
     Exists,
     /// DEL / UNLINK (one key of it): 1 or 0.
@@ -131,47 +141,136 @@ pub enum Op {
     PTtl,
     /// TYPE: `string` or `none`.
     Type,
-    /// INCRBY `number` (INCR, DECR, DECRBY are turned into this by the reactor, except
-    /// DECRBY of `i64::MIN`, which is [`Op::DecrBy`]).
-    IncrBy,
-    /// DECRBY `number` (kept separate for its own overflow error).
-    DecrBy,
-    /// APPEND `value`.
-    Append,
-    /// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT: `number` is the relative time in ms (may be
-    /// ≤ 0: deletes), or with [`expire_flags::ABSOLUTE`] the Unix time in ms.
-    Expire,
-    /// GETEX: `flags` is one of [`getex_flags`]; `number` the time in ms.
-    GetEx,
     /// PERSIST.
     Persist,
+    /// APPEND the request's value.
+    Append,
+    /// INCRBY this much (INCR, DECR and DECRBY become this, except DECRBY of `i64::MIN`).
+    IncrBy(i64),
+    /// DECRBY this much (kept apart for its own overflow error).
+    DecrBy(i64),
+    /// SET and its family (SETNX, SETEX, PSETEX, MSET, Cap'n Proto's `set` without a condition
+    /// on the value or version): write the request's value.
+    Set(SetArgs),
+    /// A write on a condition that needs more than a few bytes to say: SET IFEQ, CAS, Cap'n
+    /// Proto's `set` with `ifEqual` or `ifVersion` and its `cas`. Boxed (one allocation) so
+    /// that these rare requests do not make every ring slot larger.
+    SetIf(Box<SetIf>),
+    /// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT and Cap'n Proto's `expire`.
+    Expire(ExpireArgs),
+    /// GETEX: the value, and what to do to the deadline ([`Expiry::Keep`] is not used).
+    GetEx(Expiry),
+    /// SCAN on this worker: one page. The MATCH pattern, if any, is the request's value.
+    Scan(ScanArgs),
+    /// KEYS on this worker: the request's value is the pattern; the answer is an
+    /// [`Outcome::KeyList`].
+    Keys,
     /// DBSIZE (this worker's part): the key count.
     DbSize,
     /// FLUSHDB / FLUSHALL (this worker's part).
     Flush,
-    /// INFO: this worker's [`WorkerStats`], packed into the reply's data.
+    /// INFO: this worker's `info::WorkerStats`, packed into the reply's data.
     Stats,
-    /// SCAN on this worker: `number` is the shard's cursor (as `u64` bits), `hash` carries
-    /// COUNT, `value` the MATCH pattern when `flags` has [`scan_flags::MATCH`]. The reply is a
-    /// [`ReplyKind::KeyPage`] whose `int` is the client's next cursor.
-    Scan,
-    /// KEYS on this worker: `value` is the pattern; the reply is a [`ReplyKind::KeyList`].
-    Keys,
-    /// GETV: the value and its version ([`ReplyKind::ValueVersion`]) or nil.
-    GetV,
-    /// CAS: write `value` if the key's version is `number`; the new version, or nil.
-    Cas,
-    /// SET for Cap'n Proto: as [`Op::Set`] (same flags), but a write answers the key's new
-    /// version (an integer) instead of OK.
-    SetVersion,
 }
 
-/// SCAN flags.
-pub mod scan_flags {
-    /// `value` holds a MATCH pattern.
-    pub const MATCH: u8 = 1;
-    /// TYPE asked for a type other than `string`: emit nothing, but walk on.
-    pub const NO_TYPE_MATCH: u8 = 2;
+/// SET's options, as the RESP parser and the Cap'n Proto front end both give them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetArgs {
+    /// What the write does to the key's deadline ([`Expiry::Unchanged`] means [`Expiry::Clear`]).
+    pub expiry: Expiry,
+    /// When the write happens.
+    pub condition: SetCondition,
+    /// GET: answer the old value (or nil) instead of whether the write happened.
+    pub return_old: bool,
+}
+
+impl SetArgs {
+    /// A plain SET: always write, clear any deadline, answer whether it was written.
+    pub const PLAIN: SetArgs = SetArgs {
+        expiry: Expiry::Clear,
+        condition: SetCondition::Always,
+        return_old: false,
+    };
+}
+
+/// When a [`Op::Set`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetCondition {
+    /// No condition.
+    Always,
+    /// NX: only if the key does not exist.
+    IfAbsent,
+    /// XX: only if the key exists.
+    IfPresent,
+}
+
+/// A write on a condition about the key's current value or version ([`Op::SetIf`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetIf {
+    /// What the key must hold for the write to happen.
+    pub expected: Expected,
+    /// What the write does to the key's deadline.
+    pub expiry: Expiry,
+    /// Answer the old value (or nil) instead of whether the write happened.
+    pub return_old: bool,
+}
+
+/// What the key must hold for an [`Op::SetIf`] to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// IFEQ: the key exists and its value is these bytes.
+    Value(Box<[u8]>),
+    /// CAS: the key exists and its version is this one (the store's versions are below 2^56,
+    /// so a larger one never matches).
+    Version(u64),
+}
+
+/// EXPIRE's arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpireArgs {
+    /// The relative time in ms (may be ≤ 0: the key is deleted), or with `absolute` the Unix
+    /// time in ms.
+    pub ms: i64,
+    /// EXPIREAT / PEXPIREAT: `ms` is a Unix time.
+    pub absolute: bool,
+    /// NX / XX / GT / LT.
+    pub only_if: ExpireIf,
+}
+
+/// EXPIRE's conditions on the key's current deadline (Redis 7). No deadline counts as infinite,
+/// so GT never sets a deadline on a key without one. The front end refuses NX with any other,
+/// and GT with LT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpireIf {
+    /// NX: only if the key has no deadline.
+    pub no_deadline: bool,
+    /// XX: only if the key has a deadline.
+    pub has_deadline: bool,
+    /// GT: only if the new deadline is later than the current one.
+    pub later: bool,
+    /// LT: only if the new deadline is earlier than the current one.
+    pub earlier: bool,
+}
+
+impl ExpireIf {
+    /// Whether any condition is set.
+    pub fn any(self) -> bool {
+        self.no_deadline || self.has_deadline || self.later || self.earlier
+    }
+}
+
+/// SCAN's arguments for one worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanArgs {
+    /// The shard's own cursor (the client's cursor divided by the worker count).
+    pub shard_cursor: u64,
+    /// COUNT: keys to look at (the worker caps it at `worker::SCAN_COUNT_MAX`).
+    pub count: u32,
+    /// MATCH was given: the request's value is the pattern.
+    pub has_pattern: bool,
+    /// TYPE asked for `string` or was not given; otherwise nothing is emitted, but the scan
+    /// walks on.
+    pub type_matches: bool,
 }
 
 /// Appends `key` to a packed key list (`u32` LE length, then the bytes).
@@ -192,188 +291,6 @@ pub fn packed_keys(packed: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
     })
 }
 
-/// What a worker reports for INFO (the reply to [`Op::Stats`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WorkerStats {
-    /// Keys in the shard (expired ones not yet removed included, as Redis's DBSIZE).
-    pub keys: u64,
-    /// Bytes the shard holds (segments, table, index).
-    pub memory_bytes: u64,
-    /// Requests executed.
-    pub requests: u64,
-    /// Batches drained (each: one clock read, one flush, at most one reactor wake-up).
-    pub batches: u64,
-    /// Times the worker found its ring empty and waited (spin, then park).
-    pub idle_waits: u64,
-    /// Wake-ups the worker sent to the reactor (`mio::Waker::wake`).
-    pub reactor_wakeups: u64,
-    /// Keys removed because their deadline passed.
-    pub expired_keys: u64,
-    /// Idle waits that ended in a park (the reactor had to wake the worker with a futex call);
-    /// the rest of `idle_waits` found work while spinning.
-    pub parks: u64,
-    /// Key lookups by reads (GET, MGET, GETDEL, GETEX, GETV, EXISTS, TYPE, TTL, PTTL) that
-    /// found the key.
-    pub keyspace_hits: u64,
-    /// Key lookups by reads that did not find it.
-    pub keyspace_misses: u64,
-    /// Keys with a deadline.
-    pub expires: u64,
-    /// Bytes of live records.
-    pub live_bytes: u64,
-    /// Bytes of dead records not yet cleaned.
-    pub garbage_bytes: u64,
-    /// Bytes of the hash table.
-    pub table_bytes: u64,
-    /// Pages the worker touched ahead of need while idle (`Shard::prefault_step`).
-    pub pages_prefaulted: u64,
-}
-
-impl WorkerStats {
-    /// Fields, in wire order.
-    const FIELDS: usize = 15;
-
-    fn fields(&self) -> [u64; Self::FIELDS] {
-        [
-            self.keys,
-            self.memory_bytes,
-            self.requests,
-            self.batches,
-            self.idle_waits,
-            self.reactor_wakeups,
-            self.expired_keys,
-            self.parks,
-            self.keyspace_hits,
-            self.keyspace_misses,
-            self.expires,
-            self.live_bytes,
-            self.garbage_bytes,
-            self.table_bytes,
-            self.pages_prefaulted,
-        ]
-    }
-
-    /// Packs the stats as little-endian `u64`s.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.fields()
-            .iter()
-            .flat_map(|field| field.to_le_bytes())
-            .collect()
-    }
-
-    /// Unpacks [`to_bytes`](Self::to_bytes); missing fields read as 0.
-    pub fn from_bytes(bytes: &[u8]) -> WorkerStats {
-        let mut fields = [0u64; Self::FIELDS];
-        for (field, chunk) in fields.iter_mut().zip(bytes.chunks_exact(8)) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            *field = u64::from_le_bytes(word);
-        }
-        let [
-            keys,
-            memory_bytes,
-            requests,
-            batches,
-            idle_waits,
-            reactor_wakeups,
-            expired_keys,
-            parks,
-            keyspace_hits,
-            keyspace_misses,
-            expires,
-            live_bytes,
-            garbage_bytes,
-            table_bytes,
-            pages_prefaulted,
-        ] = fields;
-        WorkerStats {
-            keys,
-            memory_bytes,
-            requests,
-            batches,
-            idle_waits,
-            reactor_wakeups,
-            expired_keys,
-            parks,
-            keyspace_hits,
-            keyspace_misses,
-            expires,
-            live_bytes,
-            garbage_bytes,
-            table_bytes,
-            pages_prefaulted,
-        }
-    }
-}
-
-/// SET flags: the condition (bits 0-1).
-pub mod set_flags {
-    /// No condition.
-    pub const ALWAYS: u8 = 0;
-    /// NX.
-    pub const IF_ABSENT: u8 = 1;
-    /// XX.
-    pub const IF_PRESENT: u8 = 2;
-    /// IFEQ; the expected value is in `Request::extra`.
-    pub const IF_EQUAL: u8 = 3;
-    /// Mask of the condition bits.
-    pub const CONDITION_MASK: u8 = 3;
-    /// Expiry (bits 2-3): clear any deadline (plain SET).
-    pub const EXPIRY_CLEAR: u8 = 0 << 2;
-    /// KEEPTTL.
-    pub const EXPIRY_KEEP: u8 = 1 << 2;
-    /// EX / PX / SETEX / PSETEX: `number` ms from now.
-    pub const EXPIRY_IN_MS: u8 = 2 << 2;
-    /// EXAT / PXAT: `number` is an absolute Unix time in ms.
-    pub const EXPIRY_AT_MS: u8 = 3 << 2;
-    /// Mask of the expiry bits.
-    pub const EXPIRY_MASK: u8 = 3 << 2;
-    /// GET: reply with the old value.
-    pub const RETURN_OLD: u8 = 1 << 4;
-    /// SETNX: reply 1 / 0 instead of OK / nil.
-    pub const REPLY_INTEGER: u8 = 1 << 5;
-    /// Name in errors (bits 6-7): `set`.
-    pub const NAME_SET: u8 = 0 << 6;
-    /// `setex`.
-    pub const NAME_SETEX: u8 = 1 << 6;
-    /// `psetex`.
-    pub const NAME_PSETEX: u8 = 2 << 6;
-    /// Mask of the name bits.
-    pub const NAME_MASK: u8 = 3 << 6;
-}
-
-/// EXPIRE flags: which command (for error messages) and whether `number` is absolute.
-pub mod expire_flags {
-    /// PEXPIRE / PEXPIREAT (milliseconds).
-    pub const MILLISECONDS: u8 = 1;
-    /// EXPIREAT / PEXPIREAT (`number` is a Unix time in ms).
-    pub const ABSOLUTE: u8 = 2;
-    /// NX: only if the key has no deadline.
-    pub const NX: u8 = 4;
-    /// XX: only if the key has a deadline.
-    pub const XX: u8 = 8;
-    /// GT: only if the new deadline is later than the current one (no deadline counts as
-    /// infinite, so GT never sets a deadline on a key without one).
-    pub const GT: u8 = 16;
-    /// LT: only if the new deadline is earlier than the current one (no deadline counts as
-    /// infinite).
-    pub const LT: u8 = 32;
-    /// Any of the conditions.
-    pub const CONDITIONS: u8 = NX | XX | GT | LT;
-}
-
-/// GETEX flags.
-pub mod getex_flags {
-    /// No option: the deadline stays.
-    pub const UNCHANGED: u8 = 0;
-    /// PERSIST.
-    pub const PERSIST: u8 = 1;
-    /// EX / PX: `number` ms from now.
-    pub const IN_MS: u8 = 2;
-    /// EXAT / PXAT: `number` is a Unix time in ms.
-    pub const AT_MS: u8 = 3;
-}
-
 /// Inline capacity of a key in a request (redis-benchmark's `key:000000012345` is 16 bytes).
 pub const KEY_INLINE_BYTES: usize = 22;
 /// Inline capacity of a value in a request (redis-benchmark's `-d 32` fits).
@@ -390,44 +307,77 @@ pub struct Request {
     pub seq: u32,
     /// Which part of a multi-key command (0 for single-key commands).
     pub part: u16,
-    /// What to do.
-    pub op: Op,
-    /// Op-specific flags ([`set_flags`] for SET; for EXPIRE bit 0 means PEXPIRE).
-    pub flags: u8,
-    /// `store::hash_key(key)`, computed once by the reactor.
+    /// `store::hash_key(key)`, computed once by the reactor (0 for requests without a key).
     pub hash: u64,
-    /// Op-specific number: increment, expiry in ms, ...
-    pub number: i64,
     /// The key.
     pub key: Bytes<KEY_INLINE_BYTES>,
-    /// The value (SET, APPEND).
+    /// The value (SET, APPEND), or the pattern (SCAN's MATCH, KEYS).
     pub value: Bytes<VALUE_INLINE_BYTES>,
-    /// Rarely used extra bytes (the IFEQ comparand).
-    pub extra: Option<Box<[u8]>>,
+    /// What to do.
+    pub op: Op,
 }
 
-/// The shape of a [`Reply`].
+/// What became of a [`Request`]: the shape of its [`Reply`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ReplyKind {
-    /// `+OK`.
+pub enum Outcome {
+    /// Done, nothing to report (FLUSH).
     Ok,
-    /// Null bulk (`$-1`).
+    /// The key does not exist (or, for a version condition, no longer exists).
     Nil,
-    /// Integer `int`.
+    /// The integer `int`.
     Integer,
-    /// Bulk string `data`.
+    /// The value `data`.
     Bulk,
-    /// Simple string `data`.
+    /// A status word `data` (TYPE's `string` or `none`).
     Simple,
-    /// Error `data` (the text after `-`).
-    Error,
-    /// SCAN's page: `[int as decimal cursor, [keys packed in data]]`.
+    /// A write happened; `int` is the key's new version.
+    Stored,
+    /// A conditional write did not happen: the key exists but fails the condition (or, for NX
+    /// and XX, exists or does not).
+    NotStored,
+    /// SCAN's page: `int` is the client's next cursor, `data` the packed keys.
     KeyPage,
     /// KEYS (one worker's part): the keys packed in `data`.
     KeyList,
-    /// GETV: `[data as bulk, int]`.
+    /// GETV: the value `data` and its version `int`.
     ValueVersion,
+    /// The operation failed.
+    Error(ErrorKind),
+}
+
+/// Why an operation failed. Each protocol words it (RESP in Redis's words, Cap'n Proto as an
+/// error code and a message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The value is not a decimal 64-bit integer (INCR family).
+    NotInteger,
+    /// The increment would overflow a 64-bit integer.
+    Overflow,
+    /// DECRBY with `i64::MIN`, whose negation does not exist.
+    DecrementOverflow,
+    /// A key or value is larger than the store's limit.
+    TooLarge,
+    /// The store could not get memory.
+    OutOfMemory,
+    /// A relative expiry that leaves the 64-bit range once added to the clock. The wording
+    /// names the command, which only the front end knows.
+    InvalidExpireTime,
+    /// SCAN's next cursor does not fit in 64 bits.
+    ScanCursorOverflow,
+    /// A bug: a request that should never reach where it did.
+    Internal,
+}
+
+impl From<StoreError> for ErrorKind {
+    fn from(error: StoreError) -> ErrorKind {
+        match error {
+            StoreError::NotAnInteger => ErrorKind::NotInteger,
+            StoreError::Overflow => ErrorKind::Overflow,
+            StoreError::DecrementOverflow => ErrorKind::DecrementOverflow,
+            StoreError::TooLarge { .. } => ErrorKind::TooLarge,
+            StoreError::OutOfMemory => ErrorKind::OutOfMemory,
+        }
+    }
 }
 
 /// The answer to one [`Request`].
@@ -439,62 +389,33 @@ pub struct Reply {
     pub seq: u32,
     /// Copied from the request.
     pub part: u16,
-    /// Shape.
-    pub kind: ReplyKind,
+    /// What happened.
+    pub outcome: Outcome,
     /// Integer payload.
     pub int: i64,
-    /// Bytes payload (bulk, simple string, error text).
+    /// Bytes payload (value, status word, packed keys).
     pub data: Bytes<REPLY_INLINE_BYTES>,
 }
 
 impl Reply {
-    /// A reply of `kind` with no payload, for `request`.
+    /// A reply with `outcome` and no payload, for `request`.
     #[inline]
-    pub fn to(request: &Request, kind: ReplyKind) -> Reply {
+    pub fn to(request: &Request, outcome: Outcome) -> Reply {
         Reply {
             conn: request.conn,
             seq: request.seq,
             part: request.part,
-            kind,
+            outcome,
             int: 0,
             data: Bytes::empty(),
         }
     }
-
-    /// Writes this reply in RESP2.
-    #[inline]
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        use crate::proto::reply;
-        match self.kind {
-            ReplyKind::Ok => reply::ok(out),
-            ReplyKind::Nil => reply::null_bulk(out),
-            ReplyKind::Integer => reply::integer(out, self.int),
-            ReplyKind::Bulk => reply::bulk(out, self.data.as_slice()),
-            ReplyKind::Simple => reply::simple_string(out, self.data.as_slice()),
-            ReplyKind::Error => reply::error(out, self.data.as_slice()),
-            ReplyKind::KeyPage => {
-                reply::array_header(out, 2);
-                reply::bulk(out, (self.int as u64).to_string().as_bytes());
-                let keys = self.data.as_slice();
-                reply::array_header(out, packed_keys(keys).count());
-                packed_keys(keys).for_each(|key| reply::bulk(out, key));
-            }
-            ReplyKind::ValueVersion => {
-                reply::array_header(out, 2);
-                reply::bulk(out, self.data.as_slice());
-                reply::integer(out, self.int);
-            }
-            ReplyKind::KeyList => {
-                let keys = self.data.as_slice();
-                reply::array_header(out, packed_keys(keys).count());
-                packed_keys(keys).for_each(|key| reply::bulk(out, key));
-            }
-        }
-    }
 }
 
-const _: () = assert!(size_of::<Request>() <= 128);
-const _: () = assert!(size_of::<Reply>() <= 128);
+// The ring slots: a Request is 112 bytes (its `Op` fits in 24 bytes, see `Op::SetIf`), a Reply 72.
+const _: () = assert!(size_of::<Op>() <= 24);
+const _: () = assert!(size_of::<Request>() <= 112);
+const _: () = assert!(size_of::<Reply>() <= 72);
 const _: () = assert!(size_of::<Bytes<KEY_INLINE_BYTES>>() == 24);
 const _: () = assert!(size_of::<Bytes<VALUE_INLINE_BYTES>>() == 40);
 
@@ -551,28 +472,5 @@ mod tests {
         // A truncated tail is ignored, never read past.
         assert_eq!(packed_keys(&packed[..packed.len() - 1]).count(), 2);
         assert_eq!(packed_keys(&[1, 0]).count(), 0);
-    }
-
-    #[test]
-    fn worker_stats_round_trip() {
-        let stats = WorkerStats {
-            keys: 1,
-            memory_bytes: 2,
-            requests: 3,
-            batches: 4,
-            idle_waits: 5,
-            reactor_wakeups: 6,
-            expired_keys: u64::MAX,
-            parks: 7,
-            keyspace_hits: 8,
-            keyspace_misses: 9,
-            expires: 10,
-            live_bytes: 11,
-            garbage_bytes: 12,
-            table_bytes: 13,
-            pages_prefaulted: 14,
-        };
-        assert_eq!(WorkerStats::from_bytes(&stats.to_bytes()), stats);
-        assert_eq!(WorkerStats::from_bytes(b""), WorkerStats::default());
     }
 }

@@ -1,28 +1,38 @@
 //! The server: a mio reactor, key-routed SPSC rings to pinned workers, replies back through the
 //! rings with a `mio::Waker`, RESP2 and Cap'n Proto on one port.
 //!
-//! A tour of the data path, one file per step (`docs/DESIGN.md`, server section, says why):
+//! The layers, each importing only the ones before it (`tests/server_layers.rs` checks it):
 //!
-//! 1. [`reactor`]: one thread owns the listener and every connection. It reads, parses with
-//!    [`crate::proto::resp`], and hands each command to [`commands`].
-//! 2. [`commands`] (RESP) and [`capnp_dispatch`] (Cap'n Proto): answer what needs no data (PING,
-//!    CONFIG, HELLO, argument errors) and hand the rest to [`route`], which turns it into
-//!    fixed-size [`message::Request`]s routed by key slot to the owning worker.
-//! 3. [`worker`]: each worker drains its request ring in batches, runs the requests on its own
-//!    [`crate::store::Shard`], pushes [`message::Reply`]s, and wakes the reactor at most once
-//!    per batch, only if it sleeps.
-//! 4. [`order`]: the reactor files replies in per-connection reorder buffers, so pipelined
-//!    replies go out in request order even when the requests went to different workers.
-//! 5. [`signal`]: SIGINT and SIGTERM arrive as an event in the reactor's poll.
+//! 1. [`message`]: what travels through the rings: [`message::Request`] (an [`message::Op`]
+//!    with its own arguments) and [`message::Reply`] (a typed [`message::Outcome`]).
+//! 2. [`info`]: INFO, all of it: [`info::ServerInfo`], the workers' stats, the reply's text.
+//! 3. [`order`]: the per-connection reorder buffer; replies leave it in request order, worded
+//!    by the connection's protocol ([`order::Words`]).
+//! 4. [`session`]: what command dispatch touches of a connection ([`session::Session`]).
+//! 5. [`route`]: the [`route::Router`] (request rings and in-flight budgets) and the one place
+//!    that turns keyed operations into requests routed by key slot.
+//! 6. [`front`]: one front end per protocol ([`front::resp`], [`front::capnp`]), each with its
+//!    words, and the framing loop they share ([`front::serve`]).
+//! 7. [`reactor`]: one thread owns the listener and every connection: sockets and the poll
+//!    loop only. Nothing imports it but this file's wiring.
+//!
+//! Beside them: [`worker`] (each worker drains its request ring in batches, runs
+//! [`execute`] on its own [`crate::store::Shard`], and wakes the reactor at most once per
+//! batch, only if it sleeps), [`signal`] (SIGINT and SIGTERM as a poll event) and
+//! [`bench_support`] (the front ends, rings and worker in one thread, for the benchmarks).
 //!
 //! [`run`] picks the queue variant once and runs a monomorphised server for it.
 
-pub mod capnp_dispatch;
-pub mod commands;
+#[doc(hidden)]
+pub mod bench_support;
+pub mod execute;
+pub mod front;
+pub mod info;
 pub mod message;
 pub mod order;
 pub mod reactor;
 pub mod route;
+pub mod session;
 pub mod signal;
 pub mod worker;
 
@@ -34,9 +44,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use piccolo_queues::park::SleepFlag;
-use piccolo_queues::{Variant, batched::Batched, cached::Cached, lamport::Lamport, mutex::Locked};
+use piccolo_queues::{
+    RingConsumer, RingProducer, Variant, batched::Batched, cached::Cached, lamport::Lamport,
+    mutex::Locked,
+};
 
 use crate::proto::resp::Limits;
+use front::FrontEnds;
+use info::ServerInfo;
+use reactor::{Reactor, ReactorConfig, ReactorIo, WorkerEnds};
+use route::Router;
 
 /// The default address: loopback, port 7379 (Redis's 6379 with the first digit bumped, so both
 /// can run side by side for comparisons).
@@ -140,10 +157,10 @@ impl Default for Config {
 
 /// Whether threads are pinned to cores.
 ///
-/// Measured on the 2-vCPU VM with redis-benchmark on the same machine: pinning the reactor to
-/// core 0 and the worker to core 1 cut throughput by 30-60% (the client had no core of its own
-/// and kept being scheduled on top of a pinned thread). So by default only workers are pinned,
-/// and only when cores remain for the reactor and for everything else.
+/// With the benchmark client on the same 2-core machine, pinning the reactor and the worker cut
+/// throughput badly: the client had no core of its own and kept being scheduled on top of a
+/// pinned thread (docs/PERFORMANCE.md, "Pinning", has the runs). So by default only workers are
+/// pinned, and only when cores remain for the reactor and for everything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pinning {
     /// Pin the workers (to cores 1..=N) when `cores >= workers + 2`; the reactor floats.
@@ -301,7 +318,7 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
     let shutdown = Arc::new(AtomicBool::new(false));
 
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    // See `Pinning`: pinning on a machine the clients share hurt badly (server-performance.md).
+    // See `Pinning`: pinning on a machine the clients share hurt badly.
     let pin = match config.pin {
         Pinning::Auto => cores.len() >= config.workers + 2,
         Pinning::On => cores.len() > config.workers,
@@ -363,7 +380,7 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
     );
 
     let limits = Limits::REDIS;
-    let info = reactor::ServerInfo {
+    let info = ServerInfo {
         version: env!("CARGO_PKG_VERSION"),
         addr,
         workers: config.workers,
@@ -378,24 +395,31 @@ fn run_with<V: Variant>(config: Config) -> io::Result<()> {
         max_query_bytes: MAX_QUERY_BYTES,
         requirepass: config.requirepass.clone(),
     };
-    let reactor_config = reactor::ReactorConfig {
-        maxclients: config.maxclients,
-        max_output_bytes: config.max_output_bytes,
-        limits,
-        max_query_bytes: MAX_QUERY_BYTES,
-        spins_before_sleep: config.reactor_spins,
-    };
-    let mut reactor = reactor::Reactor::<V>::new(
+    // The in-flight budget per worker: no more than either ring holds, so neither overflows.
+    let capacity = producers
+        .iter()
+        .map(|ring| ring.capacity())
+        .chain(reply_consumers.iter().map(|ring| ring.capacity()))
+        .min()
+        .unwrap_or(1);
+    let fronts = FrontEnds::new(Router::new(producers, capacity), info, limits);
+    let io = ReactorIo {
         poll,
         listener,
         signals,
-        producers,
-        reply_consumers,
-        unparkers.clone(),
-        reactor_sleep,
-        info,
-        reactor_config,
-    )?;
+        sleep: reactor_sleep,
+    };
+    let workers = WorkerEnds {
+        replies: reply_consumers,
+        unparkers: unparkers.clone(),
+    };
+    let reactor_config = ReactorConfig {
+        maxclients: config.maxclients,
+        max_output_bytes: config.max_output_bytes,
+        max_query_bytes: MAX_QUERY_BYTES,
+        spins_before_sleep: config.reactor_spins,
+    };
+    let mut reactor = Reactor::<V>::new(io, fronts, workers, reactor_config)?;
     let result = reactor.run();
 
     shutdown.store(true, Ordering::Release);

@@ -6,12 +6,13 @@
 //!    the reply rings once more (the store-buffer race, see `piccolo_queues::park`); a worker that
 //!    publishes replies wakes the reactor through the `mio::Waker` only if it announced sleep.
 //!    While requests are in flight, it first spins on the reply rings for up to
-//!    `--reactor-spins` rounds (off by default; 3,000 take about 84 µs on the development VM).
-//! 2. **Accept** new connections (up to `--maxclients`), **read** readable ones, parse, and
-//!    dispatch ([`super::commands`]): requests are pushed *deferred* into the owning worker's ring.
+//!    `--reactor-spins` rounds (off by default, see [`SPINS_BEFORE_SLEEP`]).
+//! 2. **Accept** new connections (up to `--maxclients`), **read** readable ones, and hand their
+//!    bytes to the connection's front end ([`FrontEnds::serve`]), which parses and dispatches:
+//!    requests are pushed *deferred* into the owning worker's ring.
 //! 3. **Drain** every reply ring and file each reply in its connection's reorder buffer
-//!    ([`super::order`]), which writes replies to the output in request order.
-//! 4. **Retry** connections that stopped parsing for want of ring budget or in-flight room.
+//!    ([`front::deliver`]), which writes replies to the output in request order.
+//! 4. **Retry** connections that were blocked for want of ring budget or in-flight room.
 //! 5. **Publish**: one `flush` per request ring that got requests, and one `notify` per worker.
 //! 6. **Write** every connection with new output.
 //!
@@ -21,6 +22,9 @@
 //! (`Conn::in_flight_cap`). When either bound is hit the connection stops parsing (its bytes
 //! stay in its read buffer) and stops reading its socket. A client whose unwritten output passes
 //! `--max-output-bytes` is closed; the check runs as replies are filed.
+//!
+//! This file owns sockets and the poll loop only: parsing, dispatch, routing and reply
+//! encoding live below it (`front`, `route`, `order`), and nothing imports it.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -31,18 +35,13 @@ use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use piccolo_queues::park::{SleepFlag, Unparker};
-use piccolo_queues::{RingConsumer, RingProducer, Variant};
+use piccolo_queues::{RingConsumer, Variant};
 
-use super::capnp_dispatch;
-use super::commands::{Dispatch, Fit, dispatch};
-use super::message::{ConnId, Reply, Request};
-use super::order::Order;
+use super::front::serve::{Buffered, Stop};
+use super::front::{self, FrontEnds};
+use super::message::{ConnId, Reply};
+use super::session::Session;
 use super::signal::SignalPipe;
-use crate::proto::resp::{self, Limits};
-use crate::proto::{Protocol, capnp, detect, slot};
-
-#[doc(hidden)]
-pub mod bench_support;
 
 /// Token of the listening socket.
 pub const LISTENER: Token = Token(usize::MAX - 1);
@@ -52,10 +51,10 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 pub const SIGNAL: Token = Token(usize::MAX - 3);
 
 /// Default `--reactor-spins`: rounds of `spin_loop` plus a look at every reply ring before the
-/// reactor sleeps while requests are in flight (3,000 take about 84 µs on the development VM,
-/// more than a parked worker's wake-up). Off by default: on a quiet machine, paired runs of
-/// redis-benchmark -P 1 -c 50 GET gave 15.5-17.8 µs of server CPU per request without the
-/// spin and 21.3-25.6 µs with 3,000 spins (and 20-30% less throughput); see PERFORMANCE.md.
+/// reactor sleeps while requests are in flight. Off by default: paired redis-benchmark runs
+/// with and without the spin showed it costs server CPU per request and throughput on the
+/// development VM (docs/PERFORMANCE.md, "The reactor spin on a quiet machine", has the runs
+/// and the command).
 pub const SPINS_BEFORE_SLEEP: u32 = 0;
 /// Commands of one connection waiting for replies, at most.
 pub const MAX_IN_FLIGHT_PER_CONN: usize = 1024;
@@ -70,168 +69,8 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 const READ_KEEP_BYTES: usize = 64 * 1024;
 /// An output buffer with more capacity than this is shrunk once written out.
 const OUT_KEEP_BYTES: usize = 64 * 1024;
-/// Words in each Cap'n Proto connection's reusable Response segment (1 KiB): every Response
-/// but large values and long lists fits; those spill to the heap.
-const CAPNP_FIRST_SEGMENT_WORDS: u32 = 128;
-/// The error text for commands read but not executed at shutdown (RESP prefixes `ERR `).
-const SHUTTING_DOWN: &str = "server is shutting down; command not executed";
-const SHUTTING_DOWN_RESP: &[u8] = b"ERR server is shutting down; command not executed";
-
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
-
-/// What the reactor knows about the server, for INFO, CONFIG GET and HELLO.
-#[derive(Debug)]
-pub struct ServerInfo {
-    /// Piccolo's version.
-    pub version: &'static str,
-    /// The bound address.
-    pub addr: SocketAddr,
-    /// Worker threads.
-    pub workers: usize,
-    /// Queue variant name.
-    pub queue: &'static str,
-    /// Start time.
-    pub started: Instant,
-    /// `--maxclients`.
-    pub maxclients: usize,
-    /// Connections open now.
-    pub connected_clients: usize,
-    /// Connections accepted since start.
-    pub total_connections: u64,
-    /// Commands parsed and dispatched since start.
-    pub commands_processed: u64,
-    /// Wake-ups the reactor sent to workers (`Unparker::notify` that unparked).
-    pub wakeups_to_workers: u64,
-    /// Request size limits.
-    pub limits: Limits,
-    /// Largest read buffer of one connection.
-    pub max_query_bytes: usize,
-    /// `--requirepass`.
-    pub requirepass: Option<Vec<u8>>,
-}
-
-/// Per-connection state that command dispatch touches.
-#[derive(Debug)]
-pub struct Session {
-    /// The connection's id in the rings.
-    pub id: ConnId,
-    /// CLIENT ID.
-    pub client_id: u64,
-    /// Reply order.
-    pub order: Order,
-    /// Encoded replies not yet written; `out[out_written..]` is pending.
-    pub out: Vec<u8>,
-    /// CLIENT SETNAME.
-    pub name: Option<Vec<u8>>,
-    /// Close once the output is written (QUIT, protocol error).
-    pub closing: bool,
-    /// AUTH succeeded (or no password is configured).
-    pub authenticated: bool,
-    /// The client asked the server to stop (SHUTDOWN).
-    pub shutdown_requested: bool,
-}
-
-/// The reactor's side of the request rings, and the in-flight budget per worker.
-pub struct Router<V: Variant> {
-    producers: Vec<V::Producer<Request>>,
-    /// Requests pushed to each worker and not yet answered (reply popped). At most `capacity`.
-    in_flight: Vec<usize>,
-    capacity: usize,
-    /// Workers that got requests since the last publish.
-    touched: Vec<bool>,
-    /// Scratch: requests per worker of the multi-key command being checked.
-    counts: Vec<usize>,
-}
-
-impl<V: Variant> Router<V> {
-    /// Number of workers.
-    pub fn workers(&self) -> usize {
-        self.producers.len()
-    }
-
-    /// Requests sent to `worker` and not yet answered.
-    pub fn in_flight(&self, worker: usize) -> usize {
-        self.in_flight[worker]
-    }
-
-    /// Ring capacity (= in-flight budget) per worker.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// The worker that owns `key`: slots are split into contiguous ranges, one per worker.
-    /// With one worker every slot is its own, so the slot (a CRC16 over the key, about 6
-    /// instructions a byte, plus the hash-tag scan) is not computed at all.
-    #[inline]
-    pub fn owner(&self, key: &[u8]) -> usize {
-        let workers = self.producers.len();
-        if workers == 1 {
-            return 0;
-        }
-        usize::from(slot::slot(key)) * workers / usize::from(slot::SLOT_COUNT)
-    }
-
-    /// Whether `count` more requests may go to `worker` now.
-    #[inline]
-    pub fn has_room(&self, worker: usize, count: usize) -> bool {
-        self.in_flight[worker] + count <= self.capacity
-    }
-
-    /// Pushes (deferred) a request; the caller checked [`has_room`](Self::has_room).
-    #[inline]
-    pub fn send(&mut self, worker: usize, request: Request) {
-        debug_assert!(self.has_room(worker, 1));
-        if self.producers[worker].push_deferred(request).is_err() {
-            // The budget makes this impossible: the ring holds at most `in_flight` requests.
-            unreachable!("request ring full despite the in-flight budget");
-        }
-        self.in_flight[worker] += 1;
-        self.touched[worker] = true;
-    }
-
-    /// Resets the per-worker counts for a multi-key command.
-    pub fn clear_counts(&mut self) {
-        self.counts.iter_mut().for_each(|count| *count = 0);
-    }
-
-    /// Counts one key of a multi-key command.
-    pub fn count(&mut self, key: &[u8]) {
-        let worker = self.owner(key);
-        self.counts[worker] += 1;
-    }
-
-    /// Whether the counted keys fit in the budgets.
-    pub fn counts_fit(&self) -> Fit {
-        let mut fit = Fit::Yes;
-        for (worker, &count) in self.counts.iter().enumerate() {
-            if count > self.capacity {
-                return Fit::Never;
-            }
-            if !self.has_room(worker, count) {
-                fit = Fit::NotNow;
-            }
-        }
-        fit
-    }
-
-    /// Publishes deferred requests and wakes the workers that got some (once per iteration).
-    fn publish(&mut self, unparkers: &[Unparker]) -> u64 {
-        let mut wakeups = 0;
-        let rings = self.producers.iter_mut().zip(&mut self.touched);
-        for ((producer, touched), unparker) in rings.zip(unparkers) {
-            if std::mem::take(touched) {
-                producer.flush();
-                wakeups += u64::from(unparker.notify());
-            }
-        }
-        wakeups
-    }
-
-    fn total_in_flight(&self) -> usize {
-        self.in_flight.iter().sum()
-    }
-}
 
 /// One client connection.
 struct Conn {
@@ -246,15 +85,11 @@ struct Conn {
     out_written: usize,
     /// The peer closed its side.
     eof: bool,
-    /// The last read stopped before `WouldBlock`: the socket may hold more.
-    unread: bool,
-    /// Chosen from the first byte.
-    protocol: Option<Protocol>,
     /// In the `dirty` list.
     dirty: bool,
-    /// Parsing stopped for want of budget: buffered commands still wait to be dispatched, so
-    /// an EOF does not close the connection yet.
-    stalled: bool,
+    /// Blocked for want of budget: buffered commands still wait to be dispatched, so an EOF
+    /// does not close the connection yet.
+    blocked: bool,
     /// The largest reply data seen on this connection, in bytes, at least 1 once a reply has come
     /// (0: none yet). Bounds how many
     /// commands may wait for replies, so replies in flight stay near `--max-output-bytes`.
@@ -275,8 +110,6 @@ pub struct ReactorConfig {
     pub maxclients: usize,
     /// Output bytes pending for one client before it is disconnected.
     pub max_output_bytes: usize,
-    /// Request limits.
-    pub limits: Limits,
     /// Largest read buffer per connection.
     pub max_query_bytes: usize,
     /// Looks at the reply rings before sleeping while requests are in flight
@@ -284,12 +117,34 @@ pub struct ReactorConfig {
     pub spins_before_sleep: u32,
 }
 
+/// The reactor's kernel-facing ends: its poll, the bound listener, the signal pipe, and the sleep
+/// flag the workers read before waking it.
+pub struct ReactorIo {
+    /// The poll (the workers' `mio::Waker` is registered on it with [`WAKER`]).
+    pub poll: Poll,
+    /// The bound listener.
+    pub listener: TcpListener,
+    /// SIGINT and SIGTERM.
+    pub signals: SignalPipe,
+    /// The reactor's sleep announcement.
+    pub sleep: std::sync::Arc<SleepFlag>,
+}
+
+/// The reactor's ends of the workers: their reply rings and how to wake each.
+pub struct WorkerEnds<V: Variant> {
+    /// Reply rings, by worker.
+    pub replies: Vec<V::Consumer<Reply>>,
+    /// Wakes each worker.
+    pub unparkers: Vec<Unparker>,
+}
+
 /// The reactor thread's state.
 pub struct Reactor<V: Variant> {
     poll: Poll,
     listener: Option<TcpListener>,
     signals: SignalPipe,
-    router: Router<V>,
+    /// The front ends, the router and the server's numbers.
+    fronts: FrontEnds<V>,
     replies: Vec<V::Consumer<Reply>>,
     unparkers: Vec<Unparker>,
     sleep: std::sync::Arc<SleepFlag>,
@@ -297,78 +152,56 @@ pub struct Reactor<V: Variant> {
     free_slots: Vec<usize>,
     /// Connections with output to write.
     dirty: Vec<usize>,
-    /// Connections that stopped for want of budget; retried after replies arrive.
-    stalled: Vec<usize>,
+    /// Connections blocked for want of budget; retried after replies arrive.
+    blocked: Vec<usize>,
     /// Connections that used up their turn; retried next iteration without sleeping.
     yielded: Vec<usize>,
-    info: ServerInfo,
     config: ReactorConfig,
     next_client_id: u64,
     stopping: bool,
     /// When shutdown gives up waiting for in-flight requests.
     stop_deadline: Option<Instant>,
-    /// Where an unaligned Cap'n Proto frame is copied to be read (reused).
-    capnp_scratch: Vec<::capnp::Word>,
     /// Commands answered with the shutting-down error (see `refuse_unparsed`).
     refused_at_shutdown: usize,
 }
 
-enum Parsed {
-    /// Needs more bytes.
-    More,
-    /// Stopped by budget; retry after replies.
-    Stalled,
-    /// Closing (QUIT, protocol error) or not RESP.
-    Closing,
-}
-
 impl<V: Variant> Reactor<V> {
-    /// Builds the reactor around a bound listener and the rings' reactor ends.
-    #[allow(clippy::too_many_arguments)]
+    /// Builds the reactor around a bound listener (`io`), the front ends with the request
+    /// rings' producer ends, and the reply rings' consumer ends (`workers`).
     pub fn new(
-        poll: Poll,
-        mut listener: TcpListener,
-        signals: SignalPipe,
-        producers: Vec<V::Producer<Request>>,
-        replies: Vec<V::Consumer<Reply>>,
-        unparkers: Vec<Unparker>,
-        sleep: std::sync::Arc<SleepFlag>,
-        info: ServerInfo,
+        io: ReactorIo,
+        fronts: FrontEnds<V>,
+        workers: WorkerEnds<V>,
         config: ReactorConfig,
     ) -> io::Result<Reactor<V>> {
+        let ReactorIo {
+            poll,
+            mut listener,
+            signals,
+            sleep,
+        } = io;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let signal_fd: RawFd = signals.fd();
         poll.registry()
             .register(&mut SourceFd(&signal_fd), SIGNAL, Interest::READABLE)?;
-        let workers = producers.len();
-        let capacity = producers.iter().map(|p| p.capacity()).min().unwrap_or(1);
-        let capacity = capacity.min(replies.iter().map(|c| c.capacity()).min().unwrap_or(1));
         Ok(Reactor {
             poll,
             listener: Some(listener),
             signals,
-            router: Router {
-                producers,
-                in_flight: vec![0; workers],
-                capacity,
-                touched: vec![false; workers],
-                counts: vec![0; workers],
-            },
-            replies,
-            unparkers,
+            fronts,
+            replies: workers.replies,
+            unparkers: workers.unparkers,
             sleep,
             slots: Vec::new(),
             free_slots: Vec::new(),
             dirty: Vec::new(),
-            stalled: Vec::new(),
+            blocked: Vec::new(),
             yielded: Vec::new(),
-            info,
             config,
             next_client_id: 1,
             stopping: false,
             stop_deadline: None,
-            capnp_scratch: Vec::new(),
             refused_at_shutdown: 0,
         })
     }
@@ -388,7 +221,10 @@ impl<V: Variant> Reactor<V> {
             // Requests in flight: their replies usually come within tens of µs, so look at the
             // reply rings for a while before sleeping. A reply caught here saves the worker's
             // eventfd write and this thread's sleep and wake-up in `epoll_wait`.
-            if sleeping && self.config.spins_before_sleep > 0 && self.router.total_in_flight() > 0 {
+            if sleeping
+                && self.config.spins_before_sleep > 0
+                && self.fronts.router.total_in_flight() > 0
+            {
                 for _ in 0..self.config.spins_before_sleep {
                     std::hint::spin_loop();
                     if self.replies.iter().any(|ring| !ring.is_empty()) {
@@ -448,17 +284,22 @@ impl<V: Variant> Reactor<V> {
             }
             let got_replies = self.drain_replies();
             if got_replies {
-                for index in std::mem::take(&mut self.stalled) {
+                for index in std::mem::take(&mut self.blocked) {
                     self.service_input(index);
                 }
             }
             for index in std::mem::take(&mut self.yielded) {
                 self.service_input(index);
             }
-            self.info.wakeups_to_workers += self.router.publish(&self.unparkers);
+            let unparkers = &self.unparkers;
+            let wakeups = self
+                .fronts
+                .router
+                .publish(|worker| unparkers[worker].notify());
+            self.fronts.info.wakeups_to_workers += wakeups;
             self.write_dirty();
             if let Some(deadline) = self.stop_deadline {
-                if self.router.total_in_flight() == 0 || Instant::now() >= deadline {
+                if self.fronts.router.total_in_flight() == 0 || Instant::now() >= deadline {
                     self.write_dirty();
                     return Ok(());
                 }
@@ -474,15 +315,15 @@ impl<V: Variant> Reactor<V> {
             // Dropping closes the socket; deregistering first keeps epoll tidy.
             let _ = self.poll.registry().deregister(&mut listener);
         }
-        self.stalled.clear();
+        self.blocked.clear();
         self.yielded.clear();
         self.refuse_unparsed();
     }
 
-    /// At shutdown: every whole command already read but not yet parsed (a stalled or yielded
+    /// At shutdown: every whole command already read but not yet parsed (a blocked or yielded
     /// connection's buffer) gets an error reply, in its place after the replies still in
     /// flight, instead of silence. Bytes still in the socket are not read, and refusing stops
-    /// at the output bound (a stalled buffer holds a few hundred KiB, so it is not reached in
+    /// at the output bound (a blocked buffer holds a few hundred KiB, so it is not reached in
     /// practice).
     fn refuse_unparsed(&mut self) {
         let max_output_bytes = self.config.max_output_bytes;
@@ -494,46 +335,11 @@ impl<V: Variant> Reactor<V> {
                 continue;
             }
             let buffer = std::mem::take(&mut conn.read_buf);
-            let mut start = conn.read_start;
-            let end = conn.read_end;
-            let mut refused = 0;
-            if conn.protocol == Some(Protocol::Capnp) {
-                let limits = capnp::FrameLimits::DEFAULT;
-                while let Ok(Some(len)) = capnp::frame_len(&buffer[start..end], &limits) {
-                    if conn.session.out.len() > max_output_bytes {
-                        break;
-                    }
-                    let id =
-                        capnp::decode_request(&buffer[start..start + len], &mut self.capnp_scratch)
-                            .and_then(|message| Ok(message.get()?.get_id()));
-                    let Ok(id) = id else { break };
-                    let session = &mut conn.session;
-                    session.order.local_capnp(&mut session.out, id, |response| {
-                        let mut error = response.init_error();
-                        error.set_code(capnp::piccolo_capnp::ErrorCode::ShuttingDown);
-                        error.set_message(SHUTTING_DOWN);
-                    });
-                    start += len;
-                    refused += 1;
-                }
-            } else {
-                let limits = self.info.limits;
-                while let Ok(Some((command, used))) = resp::parse(&buffer[start..end], &limits) {
-                    if conn.session.out.len() > max_output_bytes {
-                        break;
-                    }
-                    start += used;
-                    if command.is_empty() {
-                        continue;
-                    }
-                    let session = &mut conn.session;
-                    session.order.local(&mut session.out, |out| {
-                        crate::proto::reply::error(out, SHUTTING_DOWN_RESP);
-                    });
-                    refused += 1;
-                }
-            }
-            conn.give_back_read_buffer(buffer, start, end);
+            let (start, end) = (conn.read_start, conn.read_end);
+            let (used, refused) =
+                self.fronts
+                    .refuse(&mut conn.session, &buffer[start..end], max_output_bytes);
+            conn.give_back_read_buffer(buffer, start + used, end);
             if refused > 0 {
                 self.refused_at_shutdown += refused;
                 self.mark_dirty(index);
@@ -562,8 +368,8 @@ impl<V: Variant> Reactor<V> {
                     return;
                 }
             };
-            self.info.total_connections += 1;
-            if self.info.connected_clients >= self.config.maxclients {
+            self.fronts.info.total_connections += 1;
+            if self.fronts.info.connected_clients >= self.config.maxclients {
                 let mut stream = stream;
                 // Best effort: the client learns why, as Redis does it.
                 let _ = stream.write(b"-ERR max number of clients reached\r\n");
@@ -601,35 +407,25 @@ impl<V: Variant> Reactor<V> {
         slot.generation = slot.generation.wrapping_add(1);
         let client_id = self.next_client_id;
         self.next_client_id += 1;
+        let id = ConnId {
+            index: index_u32,
+            generation: slot.generation,
+        };
         slot.conn = Some(Conn {
             stream,
             peer,
-            session: Session {
-                id: ConnId {
-                    index: index_u32,
-                    generation: slot.generation,
-                },
-                client_id,
-                order: Order::default(),
-                out: Vec::new(),
-                name: None,
-                closing: false,
-                authenticated: self.info.requirepass.is_none(),
-                shutdown_requested: false,
-            },
+            session: Session::new(id, client_id, &self.fronts.info),
             read_buf: Vec::new(),
             read_start: 0,
             read_end: 0,
             out_written: 0,
             eof: false,
-            unread: true,
-            protocol: None,
             dirty: false,
-            stalled: false,
+            blocked: false,
             largest_reply: 0,
             output_overflow: false,
         });
-        self.info.connected_clients += 1;
+        self.fronts.info.connected_clients += 1;
     }
 
     fn close(&mut self, index: usize, reason: Option<&str>) {
@@ -644,7 +440,7 @@ impl<V: Variant> Reactor<V> {
         }
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.free_slots.push(index);
-        self.info.connected_clients -= 1;
+        self.fronts.info.connected_clients -= 1;
         // In-flight replies for this connection come back with a stale generation and are
         // dropped in `drain_replies`.
     }
@@ -658,8 +454,8 @@ impl<V: Variant> Reactor<V> {
         }
     }
 
-    /// Parses what is buffered and reads more, until the socket is drained, the connection
-    /// stalls, or its turn is over.
+    /// Parses what is buffered and reads more, until the socket is drained, the connection is
+    /// blocked, or its turn is over.
     fn service_input(&mut self, index: usize) {
         self.service_input_after(index, false);
     }
@@ -671,7 +467,7 @@ impl<V: Variant> Reactor<V> {
     /// of them EAGAIN). With edge-triggered epoll, data or a FIN arriving after this read raises
     /// a new event. The caller passes false when the event already reported the peer's FIN (it
     /// may sit behind the data, and no new event would report it) and for calls not made for an
-    /// event (stalled or yielded connections), which keep reading until WouldBlock.
+    /// event (blocked or yielded connections), which keep reading until WouldBlock.
     fn service_input_after(&mut self, index: usize, short_read_drains: bool) {
         if self.stopping {
             return;
@@ -680,21 +476,21 @@ impl<V: Variant> Reactor<V> {
         // A short read emptied the socket: parse what came, then stop without another read.
         let mut drained = false;
         loop {
-            let parsed = self.parse_buffered(index);
+            let stop = self.parse_buffered(index);
             if let Some(conn) = self
                 .slots
                 .get_mut(index)
                 .and_then(|slot| slot.conn.as_mut())
             {
-                conn.stalled = matches!(parsed, Parsed::Stalled);
+                conn.blocked = stop == Stop::Blocked;
             }
-            match parsed {
-                Parsed::More => {}
-                Parsed::Stalled => {
-                    self.stalled.push(index);
+            match stop {
+                Stop::More => {}
+                Stop::Blocked => {
+                    self.blocked.push(index);
                     break;
                 }
-                Parsed::Closing => break,
+                Stop::Closing => break,
             }
             let Some(conn) = self
                 .slots
@@ -715,14 +511,10 @@ impl<V: Variant> Reactor<V> {
                 Ok(ReadResult::Data) => {}
                 Ok(ReadResult::Short) => {
                     if short_read_drains {
-                        conn.unread = false;
                         drained = true;
                     }
                 }
-                Ok(ReadResult::WouldBlock) => {
-                    conn.unread = false;
-                    break;
-                }
+                Ok(ReadResult::WouldBlock) => break,
                 Ok(ReadResult::Eof) => {
                     conn.eof = true;
                 }
@@ -740,158 +532,31 @@ impl<V: Variant> Reactor<V> {
         self.mark_dirty(index);
     }
 
-    /// Parses and dispatches buffered commands.
-    fn parse_buffered(&mut self, index: usize) -> Parsed {
+    /// Serves the connection's buffered bytes through its front end.
+    fn parse_buffered(&mut self, index: usize) -> Stop {
         let Some(conn) = self
             .slots
             .get_mut(index)
             .and_then(|slot| slot.conn.as_mut())
         else {
-            return Parsed::Closing;
+            return Stop::Closing;
         };
-        if conn.session.closing {
-            return Parsed::Closing;
-        }
-        if conn.protocol.is_none() && conn.read_end > conn.read_start {
-            let protocol = detect(conn.read_buf[conn.read_start]);
-            conn.protocol = Some(protocol);
-            if protocol == Protocol::Capnp {
-                conn.session.order.use_capnp(CAPNP_FIRST_SEGMENT_WORDS);
-            }
-        }
-        if conn.protocol == Some(Protocol::Capnp) {
-            return self.parse_capnp(index);
-        }
         let buffer = std::mem::take(&mut conn.read_buf);
-        let mut start = conn.read_start;
-        let end = conn.read_end;
-        let limits = self.info.limits;
-        let mut result = Parsed::More;
-        let mut shutdown = false;
-        let cap = conn.in_flight_cap(self.config.max_output_bytes);
-        while start < end {
-            if conn.session.order.len() >= cap {
-                result = Parsed::Stalled;
-                break;
-            }
-            match resp::parse(&buffer[start..end], &limits) {
-                Ok(None) => break,
-                Ok(Some((command, used))) => {
-                    if !command.is_empty() {
-                        let outcome =
-                            dispatch(&command, &mut conn.session, &mut self.router, &self.info);
-                        if outcome == Dispatch::Blocked {
-                            result = Parsed::Stalled;
-                            break;
-                        }
-                        self.info.commands_processed += 1;
-                    }
-                    start += used;
-                    if conn.session.shutdown_requested {
-                        conn.session.shutdown_requested = false;
-                        shutdown = true;
-                    }
-                    if conn.session.closing {
-                        result = Parsed::Closing;
-                        break;
-                    }
-                }
-                Err(error) => {
-                    eprintln!("piccolo-server: closing {}: {error}", conn.peer);
-                    let session = &mut conn.session;
-                    session
-                        .order
-                        .local(&mut session.out, |out| error.write_reply(out));
-                    session.closing = true;
-                    result = Parsed::Closing;
-                    break;
-                }
-            }
+        let (start, end) = (conn.read_start, conn.read_end);
+        let buffered = Buffered {
+            bytes: &buffer[start..end],
+            in_flight_cap: conn.in_flight_cap(self.config.max_output_bytes),
+        };
+        let served = self.fronts.serve(&mut conn.session, buffered);
+        if let Some(failure) = &served.failure {
+            eprintln!("piccolo-server: closing {}: {failure}", conn.peer);
         }
-        conn.give_back_read_buffer(buffer, start, end);
-        if shutdown && !self.stopping {
+        conn.give_back_read_buffer(buffer, start + served.used, end);
+        if std::mem::take(&mut conn.session.shutdown_requested) && !self.stopping {
             eprintln!("piccolo-server: SHUTDOWN from {}, shutting down", conn.peer);
             self.begin_stop();
         }
-        result
-    }
-
-    /// Takes whole Cap'n Proto frames from the read buffer, decodes and dispatches them.
-    ///
-    /// A frame header that breaks a limit, or a message that does not decode, gets one `error`
-    /// Response (`tooLarge` / `malformed`, id 0 when the id could not be read), a log line, and
-    /// a close: the stream cannot be resynchronised. Other connections carry on.
-    fn parse_capnp(&mut self, index: usize) -> Parsed {
-        let Some(conn) = self
-            .slots
-            .get_mut(index)
-            .and_then(|slot| slot.conn.as_mut())
-        else {
-            return Parsed::Closing;
-        };
-        let buffer = std::mem::take(&mut conn.read_buf);
-        let mut start = conn.read_start;
-        let end = conn.read_end;
-        let limits = capnp::FrameLimits {
-            max_message_bytes: capnp::FrameLimits::DEFAULT
-                .max_message_bytes
-                .min(self.config.max_query_bytes),
-            ..capnp::FrameLimits::DEFAULT
-        };
-        let mut result = Parsed::More;
-        let cap = conn.in_flight_cap(self.config.max_output_bytes);
-        while start < end {
-            if conn.session.order.len() >= cap {
-                result = Parsed::Stalled;
-                break;
-            }
-            let failure = match capnp::frame_len(&buffer[start..end], &limits) {
-                Ok(None) => break,
-                Ok(Some(len)) => {
-                    let frame = &buffer[start..start + len];
-                    let outcome =
-                        capnp::decode_request(frame, &mut self.capnp_scratch).and_then(|message| {
-                            let request = message.get()?;
-                            capnp_dispatch::dispatch(
-                                request,
-                                &mut conn.session,
-                                &mut self.router,
-                                &self.info,
-                            )
-                        });
-                    match outcome {
-                        Ok(Dispatch::Blocked) => {
-                            result = Parsed::Stalled;
-                            break;
-                        }
-                        Ok(Dispatch::Done) => {
-                            self.info.commands_processed += 1;
-                            start += len;
-                            continue;
-                        }
-                        Err(error) => (
-                            capnp::piccolo_capnp::ErrorCode::Malformed,
-                            format!("malformed Cap'n Proto request: {error}"),
-                        ),
-                    }
-                }
-                Err(error) => (capnp::piccolo_capnp::ErrorCode::TooLarge, error.to_string()),
-            };
-            let (code, message) = failure;
-            eprintln!("piccolo-server: closing {}: {message}", conn.peer);
-            conn.session
-                .order
-                .local_capnp(&mut conn.session.out, 0, |response| {
-                    let mut error = response.init_error();
-                    error.set_code(code);
-                    error.set_message(message.as_str());
-                });
-            conn.session.closing = true;
-            result = Parsed::Closing;
-            break;
-        }
-        conn.give_back_read_buffer(buffer, start, end);
-        result
+        served.stop
     }
 
     /// Pops every reply and files it; returns whether any arrived.
@@ -901,9 +566,7 @@ impl<V: Variant> Reactor<V> {
         for worker in 0..self.replies.len() {
             let slots = &mut self.slots;
             let dirty = &mut self.dirty;
-            let in_flight = &mut self.router.in_flight[worker];
             let count = self.replies[worker].pop_batch(usize::MAX, |reply: Reply| {
-                *in_flight -= 1;
                 let index = reply.conn.index as usize;
                 let Some(slot) = slots.get_mut(index) else {
                     return;
@@ -920,7 +583,7 @@ impl<V: Variant> Reactor<V> {
                 }
                 conn.largest_reply = conn.largest_reply.max(reply.data.as_slice().len().max(1));
                 let session = &mut conn.session;
-                let mut wrote = session.order.deliver(reply, &mut session.out);
+                let mut wrote = front::deliver(session, reply);
                 // Checked as replies are filed, not only after a write, so a client that does
                 // not read overshoots the bound by one reply at most.
                 if session.out.len() - conn.out_written > max_output_bytes {
@@ -932,6 +595,7 @@ impl<V: Variant> Reactor<V> {
                     dirty.push(index);
                 }
             });
+            self.fronts.router.answered(worker, count);
             any |= count > 0;
         }
         any
@@ -984,7 +648,7 @@ impl<V: Variant> Reactor<V> {
                 if conn.session.out.capacity() > OUT_KEEP_BYTES {
                     conn.session.out.shrink_to(OUT_KEEP_BYTES);
                 }
-                let done_reading = conn.session.closing || (conn.eof && !conn.stalled);
+                let done_reading = conn.session.closing || (conn.eof && !conn.blocked);
                 if done_reading && conn.session.order.is_empty() {
                     self.close(index, None);
                 }

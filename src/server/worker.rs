@@ -1,7 +1,8 @@
 //! A worker: one pinned thread that owns one [`Shard`] and touches it alone.
 //!
 //! The loop: drain a batch of [`Request`]s from the request ring (one `pop_batch`), read the
-//! clock once for the batch, execute each request on the shard, push each [`Reply`] deferred
+//! clock once for the batch, [`execute`] each request on the shard (INFO's stats and SCAN pages
+//! are answered here, with the worker's counters and index), push each [`Reply`] deferred
 //! into the reply ring, publish the batch with one `flush`, and wake the reactor through its
 //! [`SleepFlag`] and `mio::Waker` only if it announced that it sleeps: at most one wake-up per
 //! batch. When the ring is empty the worker spins briefly, then parks ([`Parker::wait_timeout`]);
@@ -19,11 +20,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use piccolo_queues::park::{Parker, SleepFlag, Unparker};
 use piccolo_queues::{RingConsumer, RingProducer, Variant};
 
-use super::message::{
-    Bytes, Op, Reply, ReplyKind, Request, WorkerStats, expire_flags, getex_flags, pack_key,
-    scan_flags, set_flags,
-};
-use crate::store::{Condition, Config, Expiry, SetOptions, Shard, StoreError};
+use super::execute::{error_reply, execute};
+use super::info::WorkerStats;
+use super::message::{Bytes, ErrorKind, Op, Outcome, Reply, Request, ScanArgs, pack_key};
+use crate::store::{Config, Shard};
 
 /// Most requests taken from the ring in one batch (one clock read, one flush, one wake-up).
 pub const BATCH_MAX: usize = 256;
@@ -71,8 +71,9 @@ impl SpinBudget {
 pub const IDLE_TICK: Duration = Duration::from_millis(100);
 /// Records looked at by one active-expiry step.
 pub const EXPIRE_STEP_WORK: usize = 2000;
-/// Pages (4 KiB) one pre-faulting step of an idle worker may touch: about 20 us of page
-/// faults on the development VM, a few on bare metal; the ring is checked between steps.
+/// Pages (4 KiB) one pre-faulting step of an idle worker may touch; the ring is checked
+/// between steps, so a step must stay short (docs/PERFORMANCE.md, "The longest operation:
+/// pre-faulting and replay", has its cost and the bench that measures it).
 pub const PREFAULT_STEP_PAGES: usize = 8;
 /// Bytes of a victim segment one cleaner step may walk.
 pub const CLEAN_STEP_BYTES: usize = 64 * 1024;
@@ -127,10 +128,13 @@ impl<V: Variant> Worker<V> {
             let count = self.requests.pop_batch(BATCH_MAX, |request| {
                 let reply = match request.op {
                     Op::Stats => stats_reply(shard_ref, stats_ref, &request),
-                    Op::Scan => scan_reply(shard_ref, &request, now_ms, index, workers),
-                    op => {
+                    Op::Scan(args) => {
+                        scan_reply(shard_ref, &request, args, now_ms, (index, workers))
+                    }
+                    _ => {
+                        let read = Read::of(&request.op);
                         let reply = execute(shard_ref, request, now_ms);
-                        match lookup_hit(op, &reply) {
+                        match read.and_then(|read| read.hit(&reply)) {
                             Some(true) => stats_ref.keyspace_hits += 1,
                             Some(false) => stats_ref.keyspace_misses += 1,
                             None => {}
@@ -162,7 +166,7 @@ impl<V: Variant> Worker<V> {
                 break;
             }
             // Nothing to serve: map the memory the next writes will fill, a few pages at a time,
-            // looking at the ring between steps (DESIGN.md, "Pre-faulting"). A step that did
+            // looking at the ring between steps (docs, store chapter, "Pre-faulting"). A step that did
             // nothing (the allocator refused) falls through to the wait.
             // (`is_prefaulted` first: it is O(1), `is_empty` may walk the partitions.)
             if !shard.is_prefaulted()
@@ -209,8 +213,9 @@ impl<V: Variant> Worker<V> {
 
 /// Gives the allocator's free memory back to the system: `malloc_trim(0)` with glibc, which
 /// returns the top of each heap and `madvise`s away whole free pages inside it (freed partition
-/// tables stay there as holes otherwise: 5.6 B/key of RSS at 1M keys, PERFORMANCE.md, store,
-/// (a)). It walks the allocator's free lists, so an idle worker calls it, once per change
+/// tables stay there as resident holes otherwise; `benches/store.rs`'s memory run measures what
+/// that costs per key, docs/PERFORMANCE.md, "The store shard", (a)). It walks the allocator's
+/// free lists, so an idle worker calls it, once per change
 /// (see the idle tick in `Worker::run`). Does nothing with other allocators.
 pub fn release_free_heap_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -253,19 +258,20 @@ pub fn client_cursor(shard_cursor: u64, worker: usize, workers: usize) -> Option
         .checked_add(worker as u64)
 }
 
+/// One SCAN page on this worker's shard. `(index, workers)`: this worker's index and how many
+/// there are, which the client's cursor encodes.
 fn scan_reply(
     shard: &mut Shard,
     request: &Request,
+    args: ScanArgs,
     now_ms: u64,
-    index: usize,
-    workers: usize,
+    (index, workers): (usize, usize),
 ) -> Reply {
-    let pattern = (request.flags & scan_flags::MATCH != 0).then(|| request.value.as_slice());
-    let emit_none = request.flags & scan_flags::NO_TYPE_MATCH != 0;
-    let count = (request.hash as usize).clamp(1, SCAN_COUNT_MAX);
+    let pattern = args.has_pattern.then(|| request.value.as_slice());
+    let count = (args.count as usize).clamp(1, SCAN_COUNT_MAX);
     let mut packed = Vec::new();
-    let next = shard.scan(request.number as u64, count, pattern, now_ms, |key| {
-        if !emit_none {
+    let next = shard.scan(args.shard_cursor, count, pattern, now_ms, |key| {
+        if args.type_matches {
             pack_key(&mut packed, key);
         }
     });
@@ -278,46 +284,54 @@ fn scan_reply(
         Some(0)
     };
     let Some(cursor) = cursor else {
-        return error_reply(request, "ERR scan cursor overflow");
+        return error_reply(request, ErrorKind::ScanCursorOverflow);
     };
-    let mut reply = Reply::to(request, ReplyKind::KeyPage);
+    let mut reply = Reply::to(request, Outcome::KeyPage);
     reply.int = cursor as i64;
     reply.data = Bytes::copy_from(&packed);
     reply
 }
 
-fn keys_reply(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
-    let pattern = request.value.as_slice();
-    let mut packed = Vec::new();
-    let mut cursor = 0;
-    loop {
-        cursor = shard.scan(cursor, 1024, Some(pattern), now_ms, |key| {
-            pack_key(&mut packed, key);
-        });
-        if cursor == 0 {
-            break;
-        }
-    }
-    let mut reply = Reply::to(request, ReplyKind::KeyList);
-    reply.data = Bytes::copy_from(&packed);
-    reply
+/// The reads that count in INFO's keyspace hits and misses, by how their reply tells a hit.
+#[derive(Clone, Copy)]
+enum Read {
+    /// GET, GETDEL, GETEX, GETV: anything but nil (errors count as neither).
+    Value,
+    /// EXISTS: 1.
+    Exists,
+    /// TTL, PTTL: anything but -2.
+    Ttl,
+    /// TYPE: not `none`.
+    Type,
 }
 
-/// Whether a read found its key, for INFO's keyspace hits and misses (`None`: not a read that
-/// counts). Decided from the reply, so `execute` stays free of counters; errors count as
-/// neither.
-#[inline]
-fn lookup_hit(op: Op, reply: &Reply) -> Option<bool> {
-    match op {
-        Op::Get | Op::GetDel | Op::GetEx | Op::GetV => match reply.kind {
-            ReplyKind::Nil => Some(false),
-            ReplyKind::Error => None,
-            _ => Some(true),
-        },
-        Op::Exists => Some(reply.int != 0),
-        Op::Ttl | Op::PTtl => Some(reply.int != -2),
-        Op::Type => Some(reply.data.as_slice() != b"none"),
-        _ => None,
+impl Read {
+    /// The kind of read `op` is, if it counts.
+    #[inline]
+    fn of(op: &Op) -> Option<Read> {
+        match op {
+            Op::Get | Op::GetDel | Op::GetEx(_) | Op::GetV => Some(Read::Value),
+            Op::Exists => Some(Read::Exists),
+            Op::Ttl | Op::PTtl => Some(Read::Ttl),
+            Op::Type => Some(Read::Type),
+            _ => None,
+        }
+    }
+
+    /// Whether the read found its key (`None`: it failed). Decided from the reply, so
+    /// `execute` stays free of counters.
+    #[inline]
+    fn hit(self, reply: &Reply) -> Option<bool> {
+        match self {
+            Read::Value => match reply.outcome {
+                Outcome::Nil => Some(false),
+                Outcome::Error(_) => None,
+                _ => Some(true),
+            },
+            Read::Exists => Some(reply.int != 0),
+            Read::Ttl => Some(reply.int != -2),
+            Read::Type => Some(reply.data.as_slice() != b"none"),
+        }
     }
 }
 
@@ -331,307 +345,9 @@ fn stats_reply(shard: &Shard, stats: &mut WorkerStats, request: &Request) -> Rep
     stats.garbage_bytes = memory.garbage_bytes as u64;
     stats.table_bytes = memory.table_bytes as u64;
     stats.pages_prefaulted = shard.work_counters().pages_prefaulted;
-    let mut reply = Reply::to(request, ReplyKind::Bulk);
+    let mut reply = Reply::to(request, Outcome::Bulk);
     reply.data = Bytes::copy_from(&stats.to_bytes());
     reply
-}
-
-fn error_reply(request: &Request, message: &str) -> Reply {
-    let mut reply = Reply::to(request, ReplyKind::Error);
-    reply.data = Bytes::copy_from(message.as_bytes());
-    reply
-}
-
-fn store_error(request: &Request, error: StoreError) -> Reply {
-    error_reply(request, &error.to_string())
-}
-
-fn integer(request: &Request, value: i64) -> Reply {
-    let mut reply = Reply::to(request, ReplyKind::Integer);
-    reply.int = value;
-    reply
-}
-
-fn bulk_or_nil(request: &Request, value: Option<&[u8]>) -> Reply {
-    match value {
-        Some(bytes) => {
-            let mut reply = Reply::to(request, ReplyKind::Bulk);
-            reply.data = Bytes::copy_from(bytes);
-            reply
-        }
-        None => Reply::to(request, ReplyKind::Nil),
-    }
-}
-
-/// `now_ms + delta_ms` as a deadline, or `None` when it leaves the `i64` range (Redis's
-/// "invalid expire time"). A result at or before now is clamped to 0, which deletes.
-fn deadline_from(now_ms: u64, delta_ms: i64) -> Option<u64> {
-    let deadline = (now_ms as i64).checked_add(delta_ms)?;
-    Some(deadline.max(0) as u64)
-}
-
-/// Executes one request on the shard. Pure apart from the shard: the time is passed in.
-pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
-    let hash = request.hash;
-    let key = request.key.as_slice();
-    match request.op {
-        Op::Get => {
-            let value = shard.get(hash, key, now_ms);
-            bulk_or_nil(&request, value.map(|value| value.bytes))
-        }
-        Op::GetDel => {
-            let value = shard.get_delete(hash, key, now_ms);
-            bulk_or_nil(&request, value.map(|value| value.bytes))
-        }
-        Op::Set | Op::SetVersion => execute_set(shard, &request, now_ms),
-        Op::Exists => integer(&request, i64::from(shard.exists(hash, key, now_ms))),
-        Op::Del => integer(&request, i64::from(shard.delete(hash, key, now_ms))),
-        Op::StrLen => integer(&request, shard.strlen(hash, key, now_ms) as i64),
-        Op::PTtl => integer(&request, shard.ttl_ms(hash, key, now_ms)),
-        Op::Ttl => {
-            let ttl_ms = shard.ttl_ms(hash, key, now_ms);
-            // Redis rounds to the nearest second: (ttl + 500) / 1000.
-            let ttl = if ttl_ms < 0 {
-                ttl_ms
-            } else {
-                ttl_ms.saturating_add(500) / 1000
-            };
-            integer(&request, ttl)
-        }
-        Op::Type => {
-            let mut reply = Reply::to(&request, ReplyKind::Simple);
-            let name: &[u8] = if shard.exists(hash, key, now_ms) {
-                b"string"
-            } else {
-                b"none"
-            };
-            reply.data = Bytes::copy_from(name);
-            reply
-        }
-        Op::IncrBy => match shard.incr_by(hash, key, request.number, now_ms) {
-            Ok(counter) => integer(&request, counter.value),
-            Err(error) => store_error(&request, error),
-        },
-        Op::DecrBy => match shard.decr_by(hash, key, request.number, now_ms) {
-            Ok(counter) => integer(&request, counter.value),
-            Err(error) => store_error(&request, error),
-        },
-        Op::Append => match shard.append(hash, key, request.value.as_slice(), now_ms) {
-            Ok(appended) => integer(&request, appended.len as i64),
-            Err(error) => store_error(&request, error),
-        },
-        Op::Expire => {
-            let deadline_ms = if request.flags & expire_flags::ABSOLUTE != 0 {
-                Some(request.number.max(0) as u64)
-            } else {
-                deadline_from(now_ms, request.number)
-            };
-            let Some(deadline_ms) = deadline_ms else {
-                let name = if request.flags & expire_flags::MILLISECONDS != 0 {
-                    "pexpire"
-                } else {
-                    "expire"
-                };
-                return error_reply(
-                    &request,
-                    &format!("ERR invalid expire time in '{name}' command"),
-                );
-            };
-            if request.flags & expire_flags::CONDITIONS != 0
-                && !expire_condition_holds(shard, &request, deadline_ms, now_ms)
-            {
-                return integer(&request, 0);
-            }
-            match shard.expire_at(hash, key, deadline_ms, now_ms) {
-                Ok(found) => integer(&request, i64::from(found.is_some())),
-                Err(error) => store_error(&request, error),
-            }
-        }
-        Op::GetEx => execute_getex(shard, &request, now_ms),
-        Op::Persist => integer(
-            &request,
-            i64::from(shard.persist(hash, key, now_ms).is_some()),
-        ),
-        Op::DbSize => integer(&request, shard.len() as i64),
-        Op::Flush => {
-            shard.flush();
-            Reply::to(&request, ReplyKind::Ok)
-        }
-        Op::Keys => keys_reply(shard, &request, now_ms),
-        Op::GetV => match shard.get(hash, key, now_ms) {
-            Some(value) => {
-                let mut reply = Reply::to(&request, ReplyKind::ValueVersion);
-                reply.data = Bytes::copy_from(value.bytes);
-                reply.int = value.version as i64;
-                reply
-            }
-            None => Reply::to(&request, ReplyKind::Nil),
-        },
-        Op::Cas => execute_cas(shard, &request, now_ms),
-        // Answered in the worker loop, which owns the counters and knows the worker's index.
-        Op::Stats | Op::Scan => error_reply(
-            &request,
-            "ERR internal error: stats outside the worker loop",
-        ),
-    }
-}
-
-/// CAS (RESP) and Cap'n Proto's `cas` / `set` with `ifVersion`: write if the key's version is
-/// `number`. `flags` may carry [`set_flags`]' expiry kind and `RETURN_OLD` (Cap'n Proto only;
-/// RESP's CAS sends 0: clear the expiry, answer the version); the expiry's ms then travel in
-/// `extra` as an `i64` LE. Write and expiry are one `Shard::set`, so the answered version is
-/// the key's final one.
-///
-/// Answers: the new version (integer); the old value or nil with `RETURN_OLD`; nil when not
-/// written, with `int` 1 if the key exists (a stale version) and 0 if it does not, which
-/// Cap'n Proto's `cas` answers as `conditionFailed` / `notFound` (RESP's nil ignores `int`).
-fn execute_cas(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
-    let (hash, key) = (request.hash, request.key.as_slice());
-    let expiry_number = request
-        .extra
-        .as_deref()
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-        .map_or(0, i64::from_le_bytes);
-    let Some(expiry) = requested_expiry(request.flags, expiry_number, now_ms) else {
-        return error_reply(request, "ERR invalid expire time in 'set' command");
-    };
-    let return_old = request.flags & set_flags::RETURN_OLD != 0;
-    let options = SetOptions {
-        condition: Condition::IfVersion(request.number as u64),
-        expiry,
-        return_old,
-    };
-    match shard.set(hash, key, request.value.as_slice(), options, now_ms) {
-        Err(error) => store_error(request, error),
-        Ok(outcome) if return_old => bulk_or_nil(request, outcome.old.as_deref()),
-        Ok(outcome) if outcome.stored => integer(request, outcome.version as i64),
-        Ok(_) => {
-            let mut reply = Reply::to(request, ReplyKind::Nil);
-            reply.int = i64::from(shard.exists(hash, key, now_ms));
-            reply
-        }
-    }
-}
-
-/// EXPIRE's NX / XX / GT / LT against the key's current deadline, as Redis 7 decides them: a
-/// key without a deadline counts as an infinite TTL (GT fails, LT holds). `deadline_ms` is the
-/// new deadline (0 for one in the past). An absent key fails (the caller's reply is 0 anyway).
-/// The read and the following `expire_at` run in the same worker step, so nothing can come
-/// between them.
-fn expire_condition_holds(
-    shard: &mut Shard,
-    request: &Request,
-    deadline_ms: u64,
-    now_ms: u64,
-) -> bool {
-    let ttl_ms = shard.ttl_ms(request.hash, request.key.as_slice(), now_ms);
-    if ttl_ms == -2 {
-        return false;
-    }
-    // None: no deadline (infinite).
-    let current = (ttl_ms >= 0).then(|| now_ms.saturating_add(ttl_ms as u64));
-    let flags = request.flags;
-    if flags & expire_flags::NX != 0 && current.is_some() {
-        return false;
-    }
-    if flags & expire_flags::XX != 0 && current.is_none() {
-        return false;
-    }
-    if flags & expire_flags::GT != 0 && current.is_none_or(|current| deadline_ms <= current) {
-        return false;
-    }
-    if flags & expire_flags::LT != 0 && current.is_some_and(|current| deadline_ms >= current) {
-        return false;
-    }
-    true
-}
-
-fn execute_getex(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
-    let (hash, key) = (request.hash, request.key.as_slice());
-    let deadline_ms = match request.flags {
-        getex_flags::IN_MS => match deadline_from(now_ms, request.number) {
-            Some(deadline_ms) => Some(deadline_ms),
-            None => return error_reply(request, "ERR invalid expire time in 'getex' command"),
-        },
-        getex_flags::AT_MS => Some(request.number.max(0) as u64),
-        _ => None,
-    };
-    let reply = bulk_or_nil(
-        request,
-        shard.get(hash, key, now_ms).map(|value| value.bytes),
-    );
-    if reply.kind == ReplyKind::Nil {
-        return reply;
-    }
-    if request.flags == getex_flags::PERSIST {
-        shard.persist(hash, key, now_ms);
-    } else if let Some(deadline_ms) = deadline_ms {
-        if let Err(error) = shard.expire_at(hash, key, deadline_ms, now_ms) {
-            return store_error(request, error);
-        }
-    }
-    reply
-}
-
-/// The expiry a SET-like request asks for: `flags`' [`set_flags`] expiry kind, with `number_ms`
-/// its relative ms or absolute Unix ms. `None` when a relative expiry is out of range (the
-/// caller words the error for its command).
-fn requested_expiry(flags: u8, number_ms: i64, now_ms: u64) -> Option<Expiry> {
-    Some(match flags & set_flags::EXPIRY_MASK {
-        set_flags::EXPIRY_KEEP => Expiry::Keep,
-        set_flags::EXPIRY_IN_MS => Expiry::At(deadline_from(now_ms, number_ms)?),
-        set_flags::EXPIRY_AT_MS => Expiry::At(number_ms.max(0) as u64),
-        _ => Expiry::Clear,
-    })
-}
-
-fn execute_set(shard: &mut Shard, request: &Request, now_ms: u64) -> Reply {
-    let flags = request.flags;
-    let condition = match flags & set_flags::CONDITION_MASK {
-        set_flags::IF_ABSENT => Condition::IfAbsent,
-        set_flags::IF_PRESENT => Condition::IfPresent,
-        set_flags::IF_EQUAL => Condition::IfValueEquals(request.extra.as_deref().unwrap_or(&[])),
-        _ => Condition::Always,
-    };
-    let Some(expiry) = requested_expiry(flags, request.number, now_ms) else {
-        let name = match flags & set_flags::NAME_MASK {
-            set_flags::NAME_SETEX => "setex",
-            set_flags::NAME_PSETEX => "psetex",
-            _ => "set",
-        };
-        return error_reply(
-            request,
-            &format!("ERR invalid expire time in '{name}' command"),
-        );
-    };
-    let return_old = flags & set_flags::RETURN_OLD != 0;
-    let options = SetOptions {
-        condition,
-        expiry,
-        return_old,
-    };
-    match shard.set(
-        request.hash,
-        request.key.as_slice(),
-        request.value.as_slice(),
-        options,
-        now_ms,
-    ) {
-        Err(error) => store_error(request, error),
-        Ok(outcome) => {
-            if flags & set_flags::REPLY_INTEGER != 0 {
-                integer(request, i64::from(outcome.stored))
-            } else if return_old {
-                bulk_or_nil(request, outcome.old.as_deref())
-            } else if outcome.stored && request.op == Op::SetVersion {
-                integer(request, outcome.version as i64)
-            } else if outcome.stored {
-                Reply::to(request, ReplyKind::Ok)
-            } else {
-                Reply::to(request, ReplyKind::Nil)
-            }
-        }
-    }
 }
 
 #[cfg(test)]
