@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod gateway;
+pub mod persist;
 pub mod proto;
 pub mod server;
 pub mod store;
