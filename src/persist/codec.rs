@@ -32,6 +32,7 @@
 //! | 0x02 | Delete | varint version mark, key (the rest) |
 //! | 0x03 | Expire | varint version, varint expiry_ms (0: persist), key (the rest) |
 //! | 0x04 | Flush | varint version mark |
+//! | 0x05 | SyncMark | varint bytes of this file known durable when the record was written |
 //! | 0x0F | SnapshotEnd | varint records, varint version mark |
 //! | 0x10-0x1F | reserved for Raft (entry, hard state, truncate suffix, compact prefix, snapshot installed) |
 //! | 0x80-0xFF | skippable: a reader that does not know the tag steps over the record |
@@ -72,6 +73,9 @@ pub mod tag {
     pub const EXPIRE: u8 = 0x03;
     /// Every key of the writing worker deleted.
     pub const FLUSH: u8 = 0x04;
+    /// How many bytes of this file a sync had made durable when the record was written: damage
+    /// below that offset is corruption, damage past it a torn tail.
+    pub const SYNC_MARK: u8 = 0x05;
     /// The last record of a complete snapshot.
     pub const SNAPSHOT_END: u8 = 0x0F;
     /// Reserved: a Raft log entry of one partition (partition, term, index, commands).
@@ -269,6 +273,11 @@ pub enum Record<'a> {
         /// The shard's last version at the time.
         version_mark: u64,
     },
+    /// This many bytes of the file were durable when the record was written.
+    SyncMark {
+        /// Durable bytes of the file (header included).
+        durable_bytes: u64,
+    },
     /// The end of a complete snapshot.
     SnapshotEnd {
         /// Records before this one.
@@ -301,7 +310,7 @@ impl Record<'_> {
             Record::Delete { version_mark, .. }
             | Record::Flush { version_mark }
             | Record::SnapshotEnd { version_mark, .. } => version_mark,
-            Record::Skipped { .. } => 0,
+            Record::SyncMark { .. } | Record::Skipped { .. } => 0,
         }
     }
 
@@ -327,6 +336,7 @@ impl Record<'_> {
                 expiry_ms,
             } => varint::len(version) + varint::len(expiry_ms) + key.len(),
             Record::Flush { version_mark } => varint::len(version_mark),
+            Record::SyncMark { durable_bytes } => varint::len(durable_bytes),
             Record::SnapshotEnd {
                 records,
                 version_mark,
@@ -384,6 +394,10 @@ pub fn encode(out: &mut Vec<u8>, seq: u64, record: &Record<'_>) -> usize {
         Record::Flush { version_mark } => {
             out.push(tag::FLUSH);
             varint::put(out, version_mark);
+        }
+        Record::SyncMark { durable_bytes } => {
+            out.push(tag::SYNC_MARK);
+            varint::put(out, durable_bytes);
         }
         Record::SnapshotEnd {
             records,
@@ -525,6 +539,13 @@ fn decode_payload(tag: u8, payload: &[u8]) -> Result<Record<'_>, FrameError> {
             }
             Record::Flush { version_mark }
         }
+        tag::SYNC_MARK => {
+            let durable_bytes = field("sync mark")?;
+            if at != payload.len() {
+                return Err(FrameError::BadPayload("sync mark trailing bytes"));
+            }
+            Record::SyncMark { durable_bytes }
+        }
         tag::SNAPSHOT_END => {
             let records = field("snapshot record count")?;
             let version_mark = field("snapshot version mark")?;
@@ -558,7 +579,7 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..200),
             1..=crate::store::MAX_VERSION,
             prop_oneof![Just(0u64), any::<u64>()],
-            0u8..5,
+            0u8..6,
         )
     }
 
@@ -581,6 +602,9 @@ mod tests {
             },
             3 => Record::Flush {
                 version_mark: version,
+            },
+            4 => Record::SyncMark {
+                durable_bytes: expiry,
             },
             _ => Record::SnapshotEnd {
                 records: expiry,

@@ -42,7 +42,7 @@ pub trait Dir: Send + Sync + 'static {
 }
 
 /// One open file: appends at its end, reads anywhere.
-pub trait File: Send + 'static {
+pub trait File: Send + Sync + 'static {
     /// Appends up to `bytes.len()` bytes; returns how many were written (a short write is not
     /// an error).
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize>;
