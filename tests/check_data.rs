@@ -89,6 +89,6 @@ fn reports_and_fixes_damage() {
         || Shard::new(Config::default()),
     )
     .unwrap();
-    assert!(shards[0].len() > 0 && shards[0].len() < 100);
+    assert!(!shards[0].is_empty() && shards[0].len() < 100);
     std::fs::remove_dir_all(&path).unwrap();
 }
