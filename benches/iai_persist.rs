@@ -24,7 +24,9 @@ mod iai_support;
 const OPS: usize = 1_000;
 
 fn keys() -> Vec<Vec<u8>> {
-    (0..OPS).map(|i| iai_support::key(i * 7_919 % 1_000_000)).collect()
+    (0..OPS)
+        .map(|i| iai_support::key(i * 7_919 % 1_000_000))
+        .collect()
 }
 
 fn set(key: &[u8], version: u64) -> Record<'_> {
@@ -45,7 +47,10 @@ fn warm_log() -> Input {
         sync_thread: false,
         ..LogConfig::default()
     };
-    let chain = ChainId { epoch: 1, worker: 0 };
+    let chain = ChainId {
+        epoch: 1,
+        worker: 0,
+    };
     let mut log =
         LogWriter::create(Arc::new(SimDir::new()), chain, 1, 1, 0, 1, config, None).expect("log");
     let keys = keys();

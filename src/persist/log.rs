@@ -210,6 +210,11 @@ impl<D: Dir> LogWriter<D> {
         }
     }
 
+    /// The fsync policy.
+    pub fn policy(&self) -> FsyncPolicy {
+        self.config.policy
+    }
+
     /// The seq the next record will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq

@@ -267,8 +267,9 @@ impl<D: Dir> WorkerLog<D> {
         match progress {
             SnapshotProgress::Walking { .. } => done.snapshot_step = true,
             SnapshotProgress::WaitingForLog { .. } => {
-                // Under `No` nothing else would make the log durable.
-                if self.log.durable_seq() < appended {
+                // Under `No` nothing else would make the log durable; under the others the
+                // next sync does (at most a second away under `EverySec`).
+                if self.log.policy() == FsyncPolicy::No {
                     self.log.sync_now()?;
                 }
                 done.snapshot_step = true;
