@@ -17,8 +17,8 @@
 //!         56 slot rule      4  1: worker = slot * workers / 16384 (contiguous ranges)
 //!         60 crc32c         4  of bytes 0..60
 //!
-//! frame:  0  body length    4  u32 LE: bytes after this 8-byte prefix (seq + tag + payload)
-//!         4  crc32c         4  u32 LE, of the body length's 4 bytes then the body
+//! frame:  0  crc32c         4  u32 LE, of everything after it (body length and body)
+//!         4  body length    4  u32 LE: bytes after this 8-byte prefix (seq + tag + payload)
 //!         8  seq            8  u64 LE
 //!         16 tag            1
 //!         17 payload        body length - 9
@@ -359,8 +359,9 @@ pub fn encode(out: &mut Vec<u8>, seq: u64, record: &Record<'_>) -> usize {
     assert!(body_len <= MAX_BODY_BYTES, "record too large");
     let start = out.len();
     out.reserve(FRAME_PREFIX_BYTES + body_len);
-    out.extend_from_slice(&(body_len as u32).to_le_bytes());
+    // The checksum's place first, then the length, so one CRC pass covers length and body.
     out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(body_len as u32).to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     match *record {
         Record::Set {
@@ -410,11 +411,8 @@ pub fn encode(out: &mut Vec<u8>, seq: u64, record: &Record<'_>) -> usize {
         Record::Skipped { .. } => panic!("a skipped record is not written"),
     }
     debug_assert_eq!(out.len() - start, FRAME_PREFIX_BYTES + body_len);
-    let crc = crc32c::crc32c_append(
-        crc32c::crc32c(&out[start..start + 4]),
-        &out[start + FRAME_PREFIX_BYTES..],
-    );
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32c::crc32c(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     FRAME_PREFIX_BYTES + body_len
 }
 
@@ -474,7 +472,7 @@ pub fn decode(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
             needed: FRAME_PREFIX_BYTES + MIN_BODY_BYTES,
         });
     }
-    let body_len = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
+    let body_len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
     if (body_len as usize) < MIN_BODY_BYTES || body_len as usize > MAX_BODY_BYTES {
         return Err(FrameError::BadLength(body_len));
     }
@@ -482,9 +480,9 @@ pub fn decode(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     if bytes.len() < len {
         return Err(FrameError::Incomplete { needed: len });
     }
-    let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+    let crc = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes"));
     let body = &bytes[FRAME_PREFIX_BYTES..len];
-    if crc != crc32c::crc32c_append(crc32c::crc32c(&bytes[0..4]), body) {
+    if crc != crc32c::crc32c(&bytes[4..len]) {
         return Err(FrameError::BadChecksum);
     }
     let seq = u64::from_le_bytes(body[0..8].try_into().expect("8 bytes"));
@@ -651,8 +649,8 @@ mod tests {
             encode(&mut out, 1, &Record::Flush { version_mark: 1 });
             out[16] = tag;
             // Refresh the checksum as a newer writer would have computed it.
-            let crc = crc32c::crc32c_append(crc32c::crc32c(&out[0..4]), &out[8..]);
-            out[4..8].copy_from_slice(&crc.to_le_bytes());
+            let crc = crc32c::crc32c(&out[4..]);
+            out[0..4].copy_from_slice(&crc.to_le_bytes());
             match decode(&out) {
                 Ok(frame) => {
                     assert!(skippable);
