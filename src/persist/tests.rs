@@ -853,3 +853,32 @@ fn synced_offsets_name_every_log_and_its_synced_length() {
     assert_eq!(got.len(), 60);
     assert!(!got.contains_key(&b"unsynced"[..]));
 }
+
+/// The progress callback sees the bytes grow to the total, file by file.
+#[test]
+fn recovery_reports_progress() {
+    let dir = Arc::new(SimDir::new());
+    let (_, keys) = one_log(&dir, 300);
+    let plan = recovery::plan(&*dir).unwrap();
+    let mut shard = Shard::new(small_config());
+    let mut seen: Vec<super::recovery::Progress> = Vec::new();
+    let report = recovery::recover_worker(
+        &*dir,
+        &plan,
+        0,
+        1,
+        RecoveryOptions {
+            truncate_damage: false,
+        },
+        &mut shard,
+        &mut |progress| seen.push(*progress),
+    )
+    .unwrap();
+    assert_eq!(report.records_applied, keys.len() as u64);
+    let last = seen.last().unwrap();
+    assert_eq!(last.bytes_done, last.bytes_total);
+    assert_eq!(last.files_done, last.files_total);
+    assert_eq!(last.records_applied, keys.len() as u64);
+    assert!(seen.windows(2).all(|w| w[0].bytes_done <= w[1].bytes_done));
+    assert_eq!(seen[0].bytes_done, 0);
+}
