@@ -7,7 +7,9 @@
 //! - `recovery`: time to load N keys of 32-byte values from a log and from a snapshot
 //!   (records/s, MB/s), one worker, median of 3;
 //! - `compaction`: disk use while 1M keys are overwritten again and again with snapshots
-//!   taken as the log grows (max disk / live snapshot size).
+//!   taken as the log grows (max disk / live snapshot size);
+//! - `reroute`: keys written by 4 workers recovered by 4, 3, 2 and 1 (each new worker reads the
+//!   old chains overlapping its slots).
 //!
 //!   cargo bench --bench persist                       # all, 1M keys
 //!   cargo bench --bench persist -- recovery 10000000  # one part, 10M keys
@@ -420,6 +422,86 @@ fn compaction(keys: u64) {
     std::fs::remove_dir_all(path).ok();
 }
 
+/// Keys written by 4 workers (one log each), recovered by 4, 3, 2 and 1 workers: each new
+/// worker reads the old chains that overlap its slots and keeps its own records.
+fn reroute(keys: u64) {
+    println!(
+        "## Recovery with another worker count: {keys} keys written by 4 workers (median of 3)\n"
+    );
+    let (path, dir) = bench_dir("reroute");
+    let config = LogConfig {
+        policy: FsyncPolicy::No,
+        sync_thread: false,
+        segment_bytes: 1 << 30,
+        ..LogConfig::default()
+    };
+    let mut logs: Vec<LogWriter<RealDir>> = (0..4)
+        .map(|worker| {
+            let chain = ChainId { epoch: 1, worker };
+            LogWriter::create(Arc::clone(&dir), chain, 4, 1, 0, 1, config.clone(), None).unwrap()
+        })
+        .collect();
+    for index in 0..keys {
+        let key = key(index);
+        let worker = piccolo::persist::owner(piccolo::proto::slot::slot(&key), 4) as usize;
+        logs[worker].append(&Record::Set {
+            key: &key,
+            value: &[b'x'; 32],
+            version: index + 1,
+            expiry_ms: 0,
+        });
+        if index % 1024 == 1023 {
+            for log in &mut logs {
+                log.commit(1).unwrap();
+            }
+        }
+    }
+    for log in &mut logs {
+        log.sync_now().unwrap();
+    }
+    drop(logs);
+    println!(
+        "| new workers | wall s | sum of worker s | bytes read / bytes on disk | records skipped |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    let on_disk: u64 = std::fs::read_dir(&path)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    for workers in [4u32, 3, 2, 1] {
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let (shards, _, reports) = recovery::recover_all(
+                &*dir,
+                workers,
+                RecoveryOptions {
+                    truncate_damage: false,
+                },
+                || Shard::with_capacity(Config::default(), (keys / u64::from(workers)) as usize),
+            )
+            .unwrap();
+            let wall = started.elapsed();
+            assert_eq!(shards.iter().map(Shard::len).sum::<usize>() as u64, keys);
+            let work: u64 = reports.iter().map(|r| r.elapsed_ms).sum();
+            let read: u64 = reports.iter().map(|r| r.bytes_read).sum();
+            let skipped: u64 = reports.iter().map(|r| r.records_skipped).sum();
+            runs.push((wall, work, read, skipped));
+        }
+        runs.sort_by_key(|r| r.0);
+        let (wall, work, read, skipped) = runs[1];
+        println!(
+            "| {workers} | {:.2} | {:.2} | {:.2} | {skipped} |",
+            wall.as_secs_f64(),
+            work as f64 / 1000.0,
+            read as f64 / on_disk as f64
+        );
+    }
+    println!("\n(2 cores: more than 2 workers share them.)\n");
+    std::fs::remove_dir_all(path).ok();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -442,5 +524,8 @@ fn main() {
     }
     if matches!(part, "all" | "compaction") {
         compaction(keys);
+    }
+    if matches!(part, "all" | "reroute") {
+        reroute(keys);
     }
 }
