@@ -25,6 +25,7 @@
 pub mod client;
 mod decimal;
 pub mod gateway;
+pub mod persist;
 pub mod proto;
 pub mod server;
 pub mod store;

@@ -32,6 +32,7 @@
 mod arena;
 mod glob;
 mod hash;
+mod persist;
 mod record;
 mod shard;
 mod table;
@@ -43,6 +44,7 @@ pub use glob::glob_match;
 #[doc(hidden)]
 pub use hash::fix_seed_for_benchmarks;
 pub use hash::hash_key;
+pub use persist::MAX_VERSION;
 pub use shard::Shard;
 
 use std::fmt;

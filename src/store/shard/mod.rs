@@ -34,7 +34,7 @@ pub struct Shard {
     arena: Arena,
     config: Config,
     /// The last version given to a write; the next write gets `version + 1`.
-    version: u64,
+    pub(in crate::store) version: u64,
     /// Bytes of live records (headers included).
     live_bytes: usize,
     /// Bytes allocated in segments (live and dead records).
