@@ -13,7 +13,7 @@
 //! Each benchmark hands its inputs back, so freeing them is not counted.
 //!
 //! Run with `cargo bench --bench iai_proto` (needs valgrind and `iai-callgrind-runner` 0.16.1;
-//! `perf/iai/gate.sh` installs the runner). `docs/DESIGN.md ("Performance guards")` explains the gate.
+//! `perf/iai/gate.sh` installs the runner). `docs/performance-guards.md` explains the gate.
 
 use std::hint::black_box;
 

@@ -1,5 +1,5 @@
 # Piccolo's native protocol: one Request in, one Response out, over standard Cap'n Proto stream
-# framing on the same port as RESP (see docs/DESIGN.md, "Protocols", for framing and for how the
+# framing on the same port as RESP (see docs/protocols.md for framing and for how the
 # server tells the two protocols apart by the first byte).
 #
 # Rules that hold for every message:

@@ -1,6 +1,6 @@
 //! Piccolo: an in-memory key:value store built for speed you can measure.
 //!
-//! A tour of the data path (see `docs/DESIGN.md` for the reasons behind each step):
+//! A tour of the data path (`docs/DESIGN.md` walks one GET through it; its chapters say why):
 //!
 //! 1. `proto` turns bytes from a socket into requests (RESP2 or Cap'n Proto) and replies back
 //!    into bytes. It never touches a socket.

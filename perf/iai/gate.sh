@@ -4,7 +4,7 @@
 # perf/baselines/iai.tsv. Fails when any count is more than 5% above its baseline, when a
 # benchmark has no baseline or a baseline has no benchmark, or when the baseline was recorded
 # with another compiler, valgrind, iai-callgrind or CPU feature set (counts are only comparable
-# for the same toolchain; see docs/DESIGN.md ("Performance guards")).
+# for the same toolchain; see docs/performance-guards.md).
 #
 #   perf/iai/gate.sh                  # run and check (what .ci/run does)
 #   perf/iai/gate.sh --update         # run and rewrite the baseline; commit it saying why
@@ -86,7 +86,7 @@ if [ "$mode" = update ]; then
     {
         echo "# Instruction-count baseline of benches/iai_*.rs, checked by perf/iai/gate.sh (5% rule)."
         echo "# Recorded $(date -u '+%Y-%m-%d') on: $(machine_line | sed 's/, [0-9-]* [0-9:]* UTC$//')."
-        echo "# Update only on purpose, in a commit that says why (docs/DESIGN.md, section Performance guards)."
+        echo "# Update only on purpose, in a commit that says why (docs/performance-guards.md)."
         cat "$current"
     } >"$baseline"
     echo "gate: baseline rewritten: $baseline" >&2

@@ -14,7 +14,7 @@
 //! - [`spec`]: the command table (arity, flags, key positions, docs) behind `COMMAND`.
 //! - [`slot`]: the Redis Cluster key slot that routes a request to its worker.
 //!
-//! `docs/DESIGN.md` (protocols section) explains the choices.
+//! `docs/protocols.md` explains the choices.
 
 pub mod capnp;
 pub mod command;

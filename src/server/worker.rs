@@ -166,7 +166,7 @@ impl<V: Variant> Worker<V> {
                 break;
             }
             // Nothing to serve: map the memory the next writes will fill, a few pages at a time,
-            // looking at the ring between steps (docs, store chapter, "Pre-faulting"). A step that did
+            // looking at the ring between steps (docs/store.md, "Pre-faulting"). A step that did
             // nothing (the allocator refused) falls through to the wait.
             // (`is_prefaulted` first: it is O(1), `is_empty` may walk the partitions.)
             if !shard.is_prefaulted()

@@ -26,7 +26,7 @@
 //!    first catches up with what was appended since the previous one, every scan finishes in a
 //!    bounded number of calls.
 //!
-//! The store knows nothing of protocols, sockets, threads or clocks. `docs/DESIGN.md` explains
+//! The store knows nothing of protocols, sockets, threads or clocks. `docs/store.md` explains
 //! the choices and the measurements behind them.
 
 mod arena;
@@ -275,7 +275,7 @@ pub struct WorkCounters {
     /// for a partition that migrates, its two tables together.
     pub table_capacity: usize,
     /// Table migrations started, in all partitions (each one replaces a partition's table by a
-    /// larger or a clean one and moves the entries across in steps; see DESIGN.md, store,
+    /// larger or a clean one and moves the entries across in steps; see docs/store.md,
     /// "Incremental resizing").
     pub table_migrations: u64,
     /// Partition tables replaced by a table [`Shard::prefault_step`] prepared ahead of need

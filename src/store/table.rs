@@ -31,7 +31,7 @@ const PARTITION_BITS: u32 = 8;
 
 /// Independent tables of a shard's index (a power of two). Chosen by measuring the growth
 /// benchmark and the operations (`cargo bench --bench store -- growth` and `-- ops`; the
-/// figures and the choice: docs/DESIGN.md, "Incremental resizing and partitions").
+/// figures and the choice: docs/store.md, "Incremental resizing and partitions").
 pub(crate) const PARTITIONS: usize = 1 << PARTITION_BITS;
 
 /// Where a key's partition index starts in its hash. hashbrown takes a bucket index from the

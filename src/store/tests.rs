@@ -1174,7 +1174,7 @@ fn prefault_prepares_partition_tables_ahead_of_migrations() {
 /// the call's COUNT visits. The scan must still finish, within `1 + span / (12 * count)` calls
 /// (`span`: the log's virtual length when the scan starts; every call but the last moves the
 /// cursor at least `count` records of at least 12 bytes closer to the end of the log, see
-/// DESIGN.md), and return every key present throughout.
+/// docs/store.md, "Scan"), and return every key present throughout.
 #[test]
 fn scan_finishes_in_bounded_calls_under_more_writes_than_it_visits() {
     for count in [1usize, 2, 5, 10] {

@@ -1,5 +1,5 @@
 //! `piccolo-bench`: a load generator for piccolo-server, in the spirit of memtier_benchmark and
-//! redis-benchmark. `piccolo-bench --help` lists the flags; docs/DESIGN.md ("piccolo-bench") explains the
+//! redis-benchmark. `piccolo-bench --help` lists the flags; docs/clients.md explains the
 //! design and how its figures compare with redis-benchmark's.
 //!
 //! The parts: `args` (flags), `rng` (seeded generator, Zipf sampler), `workload` (keys, values,

@@ -18,7 +18,7 @@ impl Shard {
     /// frees become spares), then the next table of a partition close to full (see
     /// `Table::prepare_step`). Keeps at most one segment (the spare) and one table per
     /// partition allocated ahead of need. Returns the pages touched; 0 once
-    /// [`Shard::is_prefaulted`]. See DESIGN.md, store, "Pre-faulting".
+    /// [`Shard::is_prefaulted`]. See docs/store.md, "Pre-faulting".
     pub fn prefault_step(&mut self, max_pages: usize) -> usize {
         // No spare segment is allocated ahead while the cleaner works: the segment it frees
         // next becomes the spare (already mapped), and one allocated now would push a freed

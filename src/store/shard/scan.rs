@@ -8,7 +8,7 @@ use crate::store::{glob_match, hash_key, record};
 
 /// Most records one scan call visits while *chasing* (catching up with what was appended since
 /// the previous call) before its ordinary COUNT budget starts: 2^18 records. A scan finishes in a bounded number of calls as long as fewer records than
-/// this are appended between two of its calls (see DESIGN.md, store, "Scan").
+/// this are appended between two of its calls (see docs/store.md, "Scan").
 const SCAN_CHASE_MAX_VISITS: usize = 1 << 18;
 
 /// A scan call stops after `count` live records or `DEAD_VISITS_PER_COUNT * count` dead ones
