@@ -15,5 +15,6 @@
 pub mod client;
 pub mod gateway;
 pub mod proto;
+pub mod raft;
 pub mod server;
 pub mod store;
