@@ -1256,9 +1256,10 @@ impl Node {
             ProgressState::Replicate => {
                 if peer.next <= last && peer.inflight.len() < self.config.max_inflight {
                     Some(Send::Entries)
-                } else if peer.commit_sent < committed {
-                    // Outside the window: a commit update is anchored at what matched, so it
-                    // cannot be rejected and needs no slot.
+                } else if peer.commit_sent < committed && peer.inflight.is_empty() {
+                    // Nothing else is on its way to carry the commit index (appends in flight
+                    // will be answered, and the next append carries it): send it alone,
+                    // anchored at what matched, so that it cannot be rejected.
                     Some(Send::Commit)
                 } else {
                     None

@@ -265,6 +265,12 @@ impl World {
         &self.options
     }
 
+    /// Changes node `index`'s tick period from its next tick on (a clock that starts to drift).
+    pub fn set_tick_us(&mut self, index: usize, tick_us: u64) {
+        assert!(tick_us > 0);
+        self.nodes[index].tick_us = tick_us;
+    }
+
     /// Changes the disk faults from now on: slow writes (per mille) and torn writes at crashes
     /// (per mille).
     pub fn set_disk_faults(&mut self, slow_write_per_mille: u32, torn_write_per_mille: u32) {
