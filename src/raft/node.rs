@@ -1550,3 +1550,160 @@ impl Node {
         self.peers.iter().find(|peer| peer.id == id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three nodes wired together by hand: messages are delivered only when a test says so,
+    /// and writes are durable at once.
+    struct Group {
+        nodes: Vec<Node>,
+        /// Messages sent and not yet delivered.
+        wire: Vec<Message>,
+    }
+
+    impl Group {
+        fn new(max_inflight: usize) -> Group {
+            let nodes = (1..=3)
+                .map(|id| {
+                    let mut config = Config::new(id, 9, vec![1, 2, 3], id);
+                    config.max_inflight = max_inflight;
+                    Node::new(config, Restored::default()).expect("valid")
+                })
+                .collect();
+            Group {
+                nodes,
+                wire: Vec::new(),
+            }
+        }
+
+        /// Hands out every node's Ready, persisting at once.
+        fn settle(&mut self) {
+            for node in &mut self.nodes {
+                while node.has_ready() {
+                    let ready = node.ready();
+                    assert!(!ready.is_empty(), "has_ready promised a Ready: {node:?}");
+                    let mark = ready.persisted_mark();
+                    self.wire.extend(ready.messages);
+                    self.wire.extend(ready.persisted_messages);
+                    if let Some(mark) = mark {
+                        node.on_persisted(mark);
+                    }
+                }
+            }
+        }
+
+        /// Delivers the messages `keep` accepts (the others are lost), then settles.
+        fn deliver(&mut self, mut keep: impl FnMut(&Message) -> bool) {
+            for message in std::mem::take(&mut self.wire) {
+                if keep(&message) {
+                    let to = (message.to - 1) as usize;
+                    self.nodes[to].step(message).expect("routed correctly");
+                }
+            }
+            self.settle();
+        }
+
+        /// Elects node 1.
+        fn elect_first(&mut self) {
+            while self.nodes[0].role() != Role::PreCandidate {
+                self.nodes[0].tick();
+            }
+            self.settle();
+            for _ in 0..10 {
+                self.deliver(|_| true);
+            }
+            assert_eq!(self.nodes[0].role(), Role::Leader);
+            assert!(self.nodes[0].committed_in_term());
+        }
+    }
+
+    #[test]
+    fn a_fresh_group_elects_a_leader_and_commits_its_noop_everywhere() {
+        let mut group = Group::new(64);
+        group.elect_first();
+        for node in &group.nodes {
+            assert_eq!(node.term(), 1);
+            assert_eq!(node.committed(), 1, "the no-op is committed everywhere");
+            assert_eq!(node.leader(), 1);
+        }
+    }
+
+    /// Found by the simulator's first run (seed 0, plan of commit c1c0d4d's parent): with a
+    /// window of one append, a commit the window's follower had not heard of made `has_ready`
+    /// say yes while `ready` sent nothing, and the caller's loop spun forever.
+    #[test]
+    fn regression_has_ready_agrees_with_ready_when_the_window_is_full() {
+        let mut group = Group::new(1);
+        group.elect_first();
+        let index = group.nodes[0]
+            .propose(Arc::from(&b"x"[..]))
+            .expect("leader");
+        group.settle();
+        // Only node 2 hears the append: the entry commits, node 3's window stays full.
+        group.deliver(|message| message.to != 3);
+        group.deliver(|message| message.to != 3);
+        assert_eq!(group.nodes[0].committed(), index);
+        // settle() asserts that every has_ready() is followed by a non-empty Ready.
+        group.settle();
+        assert!(!group.nodes[0].has_ready());
+    }
+
+    /// Found by the simulator (seed 4 of the first runs, and seeds 2, 8, 10: liveness): in the
+    /// pipelined state, an append that was lost was never sent again when no newer entry came to
+    /// carry it, so the follower never caught up. The answer to a heartbeat round that left
+    /// after the append now reveals the loss.
+    #[test]
+    fn regression_a_lost_append_is_resent_after_a_heartbeat_round() {
+        let mut group = Group::new(64);
+        group.elect_first();
+        let index = group.nodes[0]
+            .propose(Arc::from(&b"x"[..]))
+            .expect("leader");
+        group.settle();
+        // The append to node 3 is lost.
+        group.deliver(|message| message.to != 3);
+        group.deliver(|_| true);
+        assert_eq!(group.nodes[2].last_index(), index - 1);
+        // One heartbeat round later, node 3 has the entry.
+        group.nodes[0].tick();
+        group.settle();
+        for _ in 0..4 {
+            group.deliver(|_| true);
+        }
+        assert_eq!(group.nodes[2].last_index(), index);
+        assert_eq!(group.nodes[2].committed(), index);
+    }
+
+    #[test]
+    fn a_vote_is_released_only_after_it_is_written() {
+        let mut group = Group::new(64);
+        // Node 1 campaigns without pre-vote so its real vote requests go out.
+        group.nodes[0].become_candidate();
+        let ready = group.nodes[0].ready();
+        assert!(ready.must_sync);
+        assert_eq!(
+            ready.hard_state.map(|state| (state.term, state.vote)),
+            Some((1, 1))
+        );
+        assert!(
+            ready.messages.is_empty(),
+            "vote requests wait for the write"
+        );
+        assert_eq!(ready.persisted_messages.len(), 2);
+        for message in ready.persisted_messages {
+            let to = (message.to - 1) as usize;
+            group.nodes[to].step(message).expect("routed");
+            let answer = group.nodes[to].ready();
+            assert!(answer.must_sync);
+            assert!(
+                answer
+                    .persisted_messages
+                    .iter()
+                    .any(|m| matches!(m.body, Body::VoteResponse { granted: true, .. })),
+                "the grant waits for the vote's write"
+            );
+        }
+    }
+}
