@@ -9,6 +9,7 @@
 //! - [`check`]: the safety properties and the first violation.
 //! - [`plan`]: randomized runs: a fault plan drawn from the seed, clients, a safety phase, a
 //!   liveness phase ([`plan::run_seed`], what `piccolo-sim` runs).
+//! - [`group`]: a fault-free group in one process, for benchmarks.
 //! - [`lab`]: a harness in the manner of MIT 6.5840's Raft tester (`one`, `check_one_leader`,
 //!   `n_committed`, disconnect, crash, restart), for the scenario tests in `tests/raft_lab.rs`.
 //!
@@ -17,6 +18,7 @@
 
 pub mod check;
 pub mod disk;
+pub mod group;
 pub mod lab;
 pub mod machine;
 pub mod net;
