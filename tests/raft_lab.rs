@@ -1087,11 +1087,12 @@ fn lease_reads_under_partition_and_skew() {
 }
 
 /// At the default timing (100 ms ticks, 1 s election timeout randomized to 2 s), a dead
-/// leader is replaced within 2 s, over many seeds; the worst case is printed.
+/// leader is replaced (a new leader has committed its no-op) within 2 s, over 100 seeds; the
+/// median and the worst case are printed.
 #[test]
 fn failover_within_two_seconds_at_the_defaults() {
-    let mut worst = 0;
-    for run in 0..20 {
+    let mut times = Vec::new();
+    for run in 0..100 {
         let mut lab = Lab::new(3, true, false, seed(405) + run);
         lab.one(Lab::command(1), 3, true);
         let leader = lab.check_one_leader();
@@ -1099,7 +1100,7 @@ fn failover_within_two_seconds_at_the_defaults() {
         lab.crash(leader);
         let mut took = None;
         while lab.world.time_us() < crashed_at + 5 * SECOND {
-            lab.sleep_us(5 * MS);
+            lab.sleep_us(MS);
             if (0..3).any(|i| {
                 i != leader
                     && lab
@@ -1111,10 +1112,15 @@ fn failover_within_two_seconds_at_the_defaults() {
                 break;
             }
         }
-        let took = took.unwrap_or_else(|| lab.fatal("no new leader within 5 s"));
-        worst = worst.max(took);
+        times.push(took.unwrap_or_else(|| lab.fatal("no new leader within 5 s")));
     }
-    println!("worst failover over 20 seeds: {} ms", worst / MS);
+    times.sort_unstable();
+    let worst = times[times.len() - 1];
+    println!(
+        "failover over 100 seeds: median {} ms, worst {} ms",
+        times[times.len() / 2] / MS,
+        worst / MS
+    );
     assert!(worst <= 2 * SECOND, "failover took {} ms", worst / MS);
 }
 
