@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates schema/piccolo_capnp.rs from schema/piccolo.capnp.
+# Regenerates schema/piccolo_capnp.rs from schema/piccolo.capnp and schema/peer_capnp.rs from
+# schema/peer.capnp.
 #
 # Needs: the Cap'n Proto compiler on PATH (Debian/Ubuntu: `apt-get install -y capnproto`) and cargo.
 # The generator is the small standalone crate in schema/gen (capnpc pinned to 0.27.0); it is not a
@@ -28,8 +29,10 @@ cargo run --quiet --locked \
     --target-dir "$root_dir/target/schema-gen" \
     -- "$schema_dir" "$tmp_dir"
 
-# capnpc writes <name>_capnp.rs; rustfmt it so the checked-in file reads like the rest of the code
-# and so freshness does not depend on the generator's whitespace.
-rustfmt --edition 2024 "$tmp_dir/piccolo_capnp.rs"
-mv "$tmp_dir/piccolo_capnp.rs" "$out_dir/piccolo_capnp.rs"
-echo "wrote $out_dir/piccolo_capnp.rs"
+# capnpc writes <name>_capnp.rs; rustfmt them so the checked-in files read like the rest of the
+# code and so freshness does not depend on the generator's whitespace.
+for name in piccolo peer; do
+    rustfmt --edition 2024 "$tmp_dir/${name}_capnp.rs"
+    mv "$tmp_dir/${name}_capnp.rs" "$out_dir/${name}_capnp.rs"
+    echo "wrote $out_dir/${name}_capnp.rs"
+done

@@ -27,5 +27,6 @@ mod decimal;
 pub mod gateway;
 pub mod persist;
 pub mod proto;
+pub mod raft;
 pub mod server;
 pub mod store;

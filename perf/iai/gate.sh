@@ -26,7 +26,7 @@ case "${1:-}" in
     *) echo "gate.sh: unknown argument $1" >&2; exit 2 ;;
 esac
 
-benches=(iai_proto iai_queues iai_store iai_request iai_persist)
+benches=(iai_proto iai_queues iai_store iai_request iai_persist iai_raft)
 baseline="$root/perf/baselines/iai.tsv"
 home="$root/target/iai-gate"
 current="$home/current.tsv"

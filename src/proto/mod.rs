@@ -13,11 +13,13 @@
 //!   generated schema code.
 //! - [`spec`]: the command table (arity, flags, key positions, docs) behind `COMMAND`.
 //! - [`slot`]: the Redis Cluster key slot that routes a request to its worker.
+//! - [`peer`]: Raft peer messages (`schema/peer.capnp`) to and from [`crate::raft::Message`].
 //!
 //! `docs/protocols.md` explains the choices.
 
 pub mod capnp;
 pub mod command;
+pub mod peer;
 pub mod reply;
 pub mod resp;
 pub mod slot;

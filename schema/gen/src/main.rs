@@ -1,11 +1,19 @@
-//! Runs capnpc (which calls the `capnp` compiler on PATH) on schema/piccolo.capnp and writes the
-//! generated Rust into the directory given as the only argument.
+//! Runs capnpc (which calls the `capnp` compiler on PATH) on the schemas in schema/ and writes
+//! the generated Rust into the directory given as the second argument.
 //!
-//! The generated code lives in the piccolo crate at `crate::proto::capnp::piccolo_capnp`, so the
-//! parent module is set accordingly: generated code names its own types by absolute paths.
+//! Generated code names its own types by absolute paths, so each file is compiled with the
+//! parent module it lives in inside the piccolo crate:
+//! - `piccolo.capnp` (client protocol) at `crate::proto::capnp::piccolo_capnp`;
+//! - `peer.capnp` (Raft peer messages) at `crate::proto::peer::peer_capnp`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Each schema file and the module path of the module that holds its generated code.
+const SCHEMAS: [(&str, [&str; 2]); 2] = [
+    ("piccolo.capnp", ["proto", "capnp"]),
+    ("peer.capnp", ["proto", "peer"]),
+];
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
@@ -14,17 +22,17 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let schema_dir = PathBuf::from(schema_dir);
-    let result = capnpc::CompilerCommand::new()
-        .src_prefix(&schema_dir)
-        .file(schema_dir.join("piccolo.capnp"))
-        .output_path(PathBuf::from(out_dir))
-        .default_parent_module(vec!["proto".into(), "capnp".into()])
-        .run();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("capnpc failed: {error}");
-            ExitCode::FAILURE
+    for (file, parent) in SCHEMAS {
+        let result = capnpc::CompilerCommand::new()
+            .src_prefix(&schema_dir)
+            .file(schema_dir.join(file))
+            .output_path(PathBuf::from(&out_dir))
+            .default_parent_module(parent.iter().map(|part| part.to_string()).collect())
+            .run();
+        if let Err(error) = result {
+            eprintln!("capnpc failed on {file}: {error}");
+            return ExitCode::FAILURE;
         }
     }
+    ExitCode::SUCCESS
 }
