@@ -11,7 +11,9 @@
 //!
 //! [`client`] is the blocking Cap'n Proto client that `piccolo-cli` and the tools use;
 //! [`gateway`] is the Cerializer, a REST/JSON gateway built on it (`piccolo-cerializer`).
+//! [`check`] is a linearizability checker for recorded histories (docs/testing.md).
 
+pub mod check;
 pub mod client;
 pub mod gateway;
 pub mod proto;
