@@ -11,8 +11,10 @@
 //!
 //! [`client`] is the blocking Cap'n Proto client that `piccolo-cli` and the tools use;
 //! [`gateway`] is the Cerializer, a REST/JSON gateway built on it (`piccolo-cerializer`).
-//! [`check`] is a linearizability checker for recorded histories (docs/testing.md).
+//! [`check`] is a linearizability checker for recorded histories, and [`chaos`] the pure parts
+//! of the fault-testing harness `piccolo-chaos` (docs/testing.md).
 
+pub mod chaos;
 pub mod check;
 pub mod client;
 pub mod gateway;
