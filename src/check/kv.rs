@@ -13,9 +13,6 @@ use super::edn::Value;
 use super::history::Operation;
 use super::model::{Call, FastMap, Model};
 
-/// How many bytes of reads [`KeyValue::removable`] may scan for appended pieces per call.
-pub const APPEND_SCAN_BYTES: usize = 256 << 20;
-
 /// The key-value model (one key).
 #[derive(Debug)]
 pub struct KeyValue {
@@ -74,6 +71,65 @@ impl KeyValue {
     fn string(&self, number: u32) -> &str {
         &self.strings[number as usize]
     }
+
+    /// For each piece, the latest completion among the `reads` that contain it. One pass over
+    /// the reads per distinct piece length (Rabin-Karp: a rolling hash of every window of that
+    /// length, looked up among the pieces' hashes, each hit compared byte for byte), so the
+    /// cost is the reads' total length times the number of lengths, not times the pieces.
+    fn last_read_containing(&self, reads: &[(&str, u64)], pieces: &[u32]) -> FastMap<u32, u64> {
+        const BASE: u64 = 0x0100_0000_01b3;
+        let hash = |bytes: &[u8]| {
+            bytes.iter().fold(0u64, |h, &b| {
+                h.wrapping_mul(BASE).wrapping_add(u64::from(b))
+            })
+        };
+        let mut by_length: FastMap<usize, FastMap<u64, Vec<u32>>> = FastMap::default();
+        for &piece in pieces {
+            let bytes = self.string(piece).as_bytes();
+            if bytes.is_empty() {
+                continue;
+            }
+            let same_hash = by_length
+                .entry(bytes.len())
+                .or_default()
+                .entry(hash(bytes))
+                .or_default();
+            if !same_hash.contains(&piece) {
+                same_hash.push(piece);
+            }
+        }
+        let mut last: FastMap<u32, u64> = FastMap::default();
+        for (&length, table) in &by_length {
+            let top = BASE.wrapping_pow(length as u32 - 1);
+            for &(read, ret) in reads {
+                let bytes = read.as_bytes();
+                if bytes.len() < length {
+                    continue;
+                }
+                let mut rolling = hash(&bytes[..length]);
+                for start in 0..=bytes.len() - length {
+                    if start > 0 {
+                        let out = u64::from(bytes[start - 1]).wrapping_mul(top);
+                        let new = u64::from(bytes[start + length - 1]);
+                        rolling = rolling
+                            .wrapping_sub(out)
+                            .wrapping_mul(BASE)
+                            .wrapping_add(new);
+                    }
+                    let Some(same_hash) = table.get(&rolling) else {
+                        continue;
+                    };
+                    for &piece in same_hash {
+                        if &bytes[start..start + length] == self.string(piece).as_bytes() {
+                            let latest = last.entry(piece).or_default();
+                            *latest = (*latest).max(ret);
+                        }
+                    }
+                }
+            }
+        }
+        last
+    }
 }
 
 impl Model for KeyValue {
@@ -131,10 +187,8 @@ impl Model for KeyValue {
     /// string starting with `v`; an append of `a` when none returns a string containing `a`.
     /// Every state until the next put starts with `v` (or contains `a`), so no staying get was
     /// placed there, and the appends placed there change what they append to, unobserved.
-    /// Looking for `a` in every read costs their total length, so that search stops after
-    /// [`APPEND_SCAN_BYTES`] per call and keeps the remaining appends.
     fn removable(&mut self, part: &[Call<KvOp>], candidates: &[bool]) -> Vec<bool> {
-        // Staying reads as (string, latest completion), sorted by string.
+        // Staying reads as (string, latest completion), one per string, sorted by string.
         let mut reads: Vec<(&str, u64)> = part
             .iter()
             .zip(candidates)
@@ -145,38 +199,47 @@ impl Model for KeyValue {
             })
             .collect();
         reads.sort_unstable();
-        let mut scan_budget = APPEND_SCAN_BYTES;
-        let mut removable = Vec::with_capacity(part.len());
-        for (call, &candidate) in part.iter().zip(candidates) {
-            let may_go = candidate
-                && match call.op {
-                    KvOp::Get(_) => true,
-                    KvOp::Put(value) => {
-                        let value = self.string(value);
-                        // The reads starting with `value` are contiguous from the first >= it.
-                        let from = reads.partition_point(|(read, _)| *read < value);
-                        !value.is_empty()
-                            && !reads[from..]
-                                .iter()
-                                .take_while(|(read, _)| read.starts_with(value))
-                                .any(|&(_, ret)| ret >= call.call)
-                    }
-                    KvOp::Append(piece) => {
-                        let piece = self.string(piece);
-                        let cost: usize = reads.iter().map(|(read, _)| read.len()).sum();
-                        if piece.is_empty() || cost > scan_budget {
-                            false
-                        } else {
-                            scan_budget -= cost;
-                            !reads
-                                .iter()
-                                .any(|&(read, ret)| ret >= call.call && read.contains(piece))
+        reads.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = kept.1.max(later.1);
+            }
+            same
+        });
+        let pieces: Vec<u32> = part
+            .iter()
+            .zip(candidates)
+            .filter_map(|(call, &candidate)| match call.op {
+                KvOp::Append(piece) if candidate => Some(piece),
+                _ => None,
+            })
+            .collect();
+        let last_containing = self.last_read_containing(&reads, &pieces);
+        part.iter()
+            .zip(candidates)
+            .map(|(call, &candidate)| {
+                candidate
+                    && match call.op {
+                        KvOp::Get(_) => true,
+                        KvOp::Put(value) => {
+                            let value = self.string(value);
+                            // The reads starting with `value` follow the first one >= it.
+                            let from = reads.partition_point(|(read, _)| *read < value);
+                            !value.is_empty()
+                                && !reads[from..]
+                                    .iter()
+                                    .take_while(|(read, _)| read.starts_with(value))
+                                    .any(|&(_, ret)| ret >= call.call)
+                        }
+                        KvOp::Append(piece) => {
+                            !self.string(piece).is_empty()
+                                && last_containing
+                                    .get(&piece)
+                                    .is_none_or(|&ret| ret < call.call)
                         }
                     }
-                };
-            removable.push(may_go);
-        }
-        removable
+            })
+            .collect()
     }
 
     fn show_state(&self, state: u32) -> String {

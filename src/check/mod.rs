@@ -407,6 +407,9 @@ fn minimize<M: Model>(
             let candidates: Vec<bool> =
                 (0..part.len()).map(|i| (start..end).contains(&i)).collect();
             let removable = model::removable_set(model, &part, &candidates);
+            // Deciding what may go costs about a pass over the part: count it as steps, so
+            // the budget bounds shrinking's time even when few searches run.
+            budget.charge(part.len() as u64);
             if removable.iter().any(|&flag| flag) {
                 let candidate: Vec<Call<M::Op>> = part
                     .iter()

@@ -120,6 +120,15 @@ impl<'a> Budget<'a> {
         true
     }
 
+    /// Spends `steps` at once (work done outside a search, counted in the same unit).
+    pub fn charge(&mut self, steps: u64) {
+        self.steps += steps;
+        self.steps_left = self.steps_left.saturating_sub(steps);
+        if self.steps_left == 0 {
+            self.exhausted = true;
+        }
+    }
+
     /// Whether the budget is gone.
     pub fn is_exhausted(&self) -> bool {
         self.exhausted || self.steps_left == 0

@@ -240,8 +240,8 @@ impl Model for Versioned {
     /// could be placed after X (they did not complete before X was invoked): (1) no `GETV`
     /// reads `v`, and (2) no CAS can have matched X's version. If X is a CAS that answered its
     /// version `n`, (2) means no CAS expects `n`. Otherwise every CAS must expect a version
-    /// that some staying op pins to a value other than `v` (a `GETV` that read it, or a CAS
-    /// that answered it). Versions only grow
+    /// that some op of the part, staying or not, pins to a value other than `v` (a `GETV`
+    /// that read it, or a CAS that answered it). Versions only grow
     /// and each write has its own, so in any order such a version belongs to that other write,
     /// not to X: no staying CAS can have matched X's version. Then until the next write nothing
     /// that stays was placed after X but writes and CASes that did not match (open ones; they
@@ -256,12 +256,18 @@ impl Model for Versioned {
         };
         // Latest completion of a staying GETV that read each value.
         let mut last_read: HashMap<u32, u64> = HashMap::new();
-        let mut owners: HashMap<u64, HashSet<u32>> = HashMap::new();
         for call in staying() {
+            if let VersionedOp::GetV(Some(Some((value, _)))) = call.op {
+                let last = last_read.entry(value).or_default();
+                *last = (*last).max(call.ret_or_end());
+            }
+        }
+        // Who pins each version. This may use every op of the larger history, removed or not:
+        // the argument is about an order of that history, in which all of them are placed.
+        let mut owners: HashMap<u64, HashSet<u32>> = HashMap::new();
+        for call in part {
             match call.op {
                 VersionedOp::GetV(Some(Some((value, version)))) => {
-                    let last = last_read.entry(value).or_default();
-                    *last = (*last).max(call.ret_or_end());
                     owners.entry(version).or_default().insert(value);
                 }
                 VersionedOp::Cas {
