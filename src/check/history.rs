@@ -388,7 +388,9 @@ pub fn pair(events: &[Event], options: PairOptions) -> Result<Paired, ReadError>
     // Per process in flight: the slot of its operation.
     let mut in_flight: HashMap<u64, usize> = HashMap::new();
     let mut crashed: HashMap<u64, usize> = HashMap::new();
-    let mut slots: Vec<Option<Operation>> = Vec::new();
+    let mut slots: Vec<Operation> = Vec::new();
+    // Slots of :fail operations, removed at the end (in place: histories can be large).
+    let mut failed_slots: Vec<bool> = Vec::new();
     let mut paired = Paired::default();
 
     let split = |event: &Event| -> Result<(Option<Value>, Value), ReadError> {
@@ -430,7 +432,8 @@ pub fn pair(events: &[Event], options: PairOptions) -> Result<Paired, ReadError>
                 }
                 let (key, input) = split(event)?;
                 in_flight.insert(process, slots.len());
-                slots.push(Some(Operation {
+                failed_slots.push(false);
+                slots.push(Operation {
                     process,
                     f: event.f.clone(),
                     key,
@@ -440,7 +443,7 @@ pub fn pair(events: &[Event], options: PairOptions) -> Result<Paired, ReadError>
                     ret: None,
                     call_line: event.line,
                     ret_line: None,
-                }));
+                });
             }
             kind => {
                 let Some(slot) = in_flight.remove(&process) else {
@@ -449,7 +452,7 @@ pub fn pair(events: &[Event], options: PairOptions) -> Result<Paired, ReadError>
                         format!("process {process} completes an operation it never invoked"),
                     ));
                 };
-                let operation = slots[slot].as_mut().expect("an in-flight slot is filled");
+                let operation = &mut slots[slot];
                 if operation.f != event.f {
                     return Err(read_error(
                         event.line,
@@ -470,7 +473,7 @@ pub fn pair(events: &[Event], options: PairOptions) -> Result<Paired, ReadError>
                         operation.ret = Some(position as u64);
                     }
                     EventType::Fail => {
-                        slots[slot] = None;
+                        failed_slots[slot] = true;
                         paired.failed += 1;
                     }
                     EventType::Info => {
@@ -483,7 +486,12 @@ pub fn pair(events: &[Event], options: PairOptions) -> Result<Paired, ReadError>
         }
     }
     paired.unfinished = in_flight.len();
-    paired.operations = slots.into_iter().flatten().collect();
+    let mut slot = 0;
+    slots.retain(|_| {
+        slot += 1;
+        !failed_slots[slot - 1]
+    });
+    paired.operations = slots;
     Ok(paired)
 }
 

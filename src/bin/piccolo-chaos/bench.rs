@@ -216,7 +216,24 @@ fn longest_within_limit(seed: u64) -> Result<(), String> {
     );
     let mut size = 1_000_000;
     let mut best = 0;
+    let mut stopped_by = "the size cap";
     while size <= MAX_LONGEST_OPERATIONS {
+        // Doubling roughly doubles the peak memory; stop before the machine (or this
+        // process' address-space limit) runs out rather than die of it.
+        let peak = memory_kib("/proc/self/status", "VmHWM:");
+        let room = memory_kib("/proc/meminfo", "MemAvailable:").map(|available| available.min(address_space_kib()));
+        if let (Some(peak), Some(room), true) = (peak, room, best > 0) {
+            if peak * 22 / 10 > room {
+                println!(
+                    "  {size:>10} invoked: not tried; the last size peaked at {} MiB, and about \
+                     twice that would not fit in {} MiB",
+                    peak >> 10,
+                    room >> 10
+                );
+                stopped_by = "memory";
+                break;
+            }
+        }
         let events = simulated(ModelKind::Register, size, seed);
         let ops = history::pair(&events, history::PairOptions::default())
             .map_err(|e| e.to_string())?
@@ -245,18 +262,31 @@ fn longest_within_limit(seed: u64) -> Result<(), String> {
         );
         if !matches!(report.verdict, Verdict::Linearizable) || seconds > LONGEST_LIMIT.as_secs_f64()
         {
+            stopped_by = "the time limit";
             break;
         }
         best = ops.len();
         size *= 2;
     }
-    println!(
-        "  longest decided within the limit: {best} operations{}",
-        if size > MAX_LONGEST_OPERATIONS {
-            " (the size cap, not the time limit, stopped the doubling)"
-        } else {
-            ""
-        }
-    );
+    println!("  longest decided within the limit: {best} operations (stopped by {stopped_by})");
     Ok(())
+}
+
+/// This process' address-space limit (`ulimit -v`) in KiB, or `u64::MAX` if none.
+fn address_space_kib() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the struct we pass, which lives on our stack.
+    let result = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) };
+    if result != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return u64::MAX;
+    }
+    limit.rlim_cur / 1024
+}
+
+/// A `kB` figure from a /proc file (`VmHWM:` in /proc/self/status, `MemAvailable:` in
+/// /proc/meminfo), in KiB.
+fn memory_kib(path: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|line| line.starts_with(field))?;
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
