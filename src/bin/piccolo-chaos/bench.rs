@@ -221,7 +221,8 @@ fn longest_within_limit(seed: u64) -> Result<(), String> {
         // Doubling roughly doubles the peak memory; stop before the machine (or this
         // process' address-space limit) runs out rather than die of it.
         let peak = memory_kib("/proc/self/status", "VmHWM:");
-        let room = memory_kib("/proc/meminfo", "MemAvailable:").map(|available| available.min(address_space_kib()));
+        let room = memory_kib("/proc/meminfo", "MemAvailable:")
+            .map(|available| available.min(address_space_kib()));
         if let (Some(peak), Some(room), true) = (peak, room, best > 0) {
             if peak * 22 / 10 > room {
                 println!(
@@ -274,7 +275,10 @@ fn longest_within_limit(seed: u64) -> Result<(), String> {
 
 /// This process' address-space limit (`ulimit -v`) in KiB, or `u64::MAX` if none.
 fn address_space_kib() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes one rlimit into the struct we pass, which lives on our stack.
     let result = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) };
     if result != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
@@ -288,5 +292,10 @@ fn address_space_kib() -> u64 {
 fn memory_kib(path: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|line| line.starts_with(field))?;
-    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
