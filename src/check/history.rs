@@ -18,7 +18,7 @@
 //! the invocation's (the completion may say `:timed-out`), and the process never invokes again
 //! (Jepsen gives the client a new process number). An invocation without a completion at the
 //! end of the history is treated as `:info`. Events of non-numeric processes (`:nemesis`) are
-//! not operations; [`fault_windows`](crate::chaos) uses them.
+//! not operations; [`fault_windows`](crate::chaos::summary::fault_windows) uses them.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
