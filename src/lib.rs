@@ -21,7 +21,12 @@
 //! (the reusable segment allocator; the generated schema code has its own), `server` (libc
 //! calls: signals, the page size, `malloc_trim`), `bin/piccolo-bench` (one `getrusage` call),
 //! and the `piccolo-queues` crate (the ring slots).
+//!
+//! [`check`] is a linearizability checker for recorded histories, and [`chaos`] the pure parts
+//! of the fault-testing harness `piccolo-chaos` (docs/testing.md).
 
+pub mod chaos;
+pub mod check;
 pub mod client;
 mod decimal;
 pub mod gateway;
