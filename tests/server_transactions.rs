@@ -131,7 +131,10 @@ fn wording_script() -> Vec<(Vec<&'static str>, Value)> {
         c(&["DISCARD"], err("ERR DISCARD without MULTI")),
         c(&["MULTI"], ok()),
         c(&["MULTI"], err("ERR MULTI calls can not be nested")),
-        c(&["WATCH", "a"], err("ERR WATCH inside MULTI is not allowed")),
+        c(
+            &["WATCH", "a"],
+            err("ERR WATCH inside MULTI is not allowed"),
+        ),
         c(&["EXEC"], array(vec![])),
         // A refused command (unknown, or a wrong arity) discards the whole transaction.
         c(&["MULTI"], ok()),
@@ -406,7 +409,10 @@ fn readers_never_see_half_of_a_write_across_workers() {
                 let Value::Array(Some(items)) = client.read() else {
                     panic!("MGET answers an array");
                 };
-                assert!(all_equal(&items), "reader {reader} saw half an MSET: {items:?}");
+                assert!(
+                    all_equal(&items),
+                    "reader {reader} saw half an MSET: {items:?}"
+                );
                 let small_items = if reads % 2 == 0 {
                     assert_eq!(client.cmd(&["MULTI"]), ok());
                     for key in &small {
@@ -436,7 +442,10 @@ fn readers_never_see_half_of_a_write_across_workers() {
     for writer in writers {
         writer.join().expect("writer");
     }
-    let reads: u64 = readers.into_iter().map(|reader| reader.join().expect("reader")).sum();
+    let reads: u64 = readers
+        .into_iter()
+        .map(|reader| reader.join().expect("reader"))
+        .sum();
     assert!(reads > 0);
     // The keys span every worker (otherwise the test would prove nothing about workers).
     let mut client = connect(&server);
@@ -481,7 +490,10 @@ fn watch_counter_is_exact_under_contention() {
             })
         })
         .collect();
-    let aborted: u64 = threads.into_iter().map(|thread| thread.join().unwrap()).sum();
+    let aborted: u64 = threads
+        .into_iter()
+        .map(|thread| thread.join().unwrap())
+        .sum();
     let total = (CLIENTS * INCREMENTS).to_string();
     assert_eq!(client.cmd(&["GET", "counter"]), bulk(&total));
     assert_eq!(client.cmd(&["GET", "other"]), bulk(&total));
