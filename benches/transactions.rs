@@ -201,7 +201,11 @@ fn main() {
         }
         index += 1;
     }
-    if Command::new("redis-server").arg("--version").output().is_err() {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         println!("transactions: redis-server is not installed; nothing to compare with");
         return;
     }

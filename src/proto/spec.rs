@@ -960,7 +960,10 @@ mod tests {
             assert_ne!(spec.arity, 0, "{name}");
             assert!(!spec.summary.is_empty() && !spec.since.is_empty(), "{name}");
             assert!(
-                matches!(spec.group, "string" | "generic" | "connection" | "server"),
+                matches!(
+                    spec.group,
+                    "string" | "generic" | "connection" | "server" | "transactions"
+                ),
                 "{name}"
             );
             if spec.first_key == 0 {

@@ -53,11 +53,13 @@ pub const MAX_PARTS: usize = u16::MAX as usize + 1;
 /// coordinator of the commands that need more than one push.
 pub struct Router<V: Variant> {
     lanes: Lanes<V>,
-    coordinator: Coordinator,
+    /// Boxed, as the recording below: the direct path reads only `direct`, and the router
+    /// stays small.
+    coordinator: Box<Coordinator>,
     /// No plan runs and nothing is being recorded: every command takes its direct path.
     direct: bool,
     /// EXEC is replaying its commands: their requests become steps of its plan.
-    recording: Option<Recording>,
+    recording: Option<Box<Recording>>,
     /// Scratch: requests per worker of the multi-key command being checked.
     counts: Vec<usize>,
 }
@@ -127,7 +129,7 @@ impl<V: Variant> Router<V> {
                 capacity,
                 touched: vec![false; workers],
             },
-            coordinator: Coordinator::default(),
+            coordinator: Box::default(),
             direct: true,
             recording: None,
             counts: vec![0; workers],
@@ -840,10 +842,10 @@ pub fn exec_begin<V: Variant>(
     if !router.coordinator.try_lock(&locks) {
         return Dispatch::Blocked;
     }
-    router.recording = Some(Recording {
+    router.recording = Some(Box::new(Recording {
         steps: Vec::new(),
         locks,
-    });
+    }));
     session.order.begin_capture();
     router.refresh();
     Dispatch::Done

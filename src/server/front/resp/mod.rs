@@ -96,23 +96,13 @@ pub fn dispatch<V: Variant>(
     }
     // One source of truth: the table `COMMAND` reports (`proto::spec`). MSET's pairs are the
     // one rule the table cannot say.
-    let pairs_ok = !matches!(name, C::MSet | C::MSetNx) || argc % 2 == 1;
-    // Inside MULTI, Redis checks only the table's arity before queueing; MSET's pairs are
-    // checked when EXEC runs it.
-    let queueing = session.transaction.is_some() && !transaction::runs_inside_multi(name);
-    let arity_ok = name.spec().arity_ok(argc) && (pairs_ok || queueing);
-    if !arity_ok {
-        let message = format!(
-            "ERR wrong number of arguments for '{}' command",
-            name.as_str().to_ascii_lowercase()
-        );
-        local_error(session, message.as_bytes());
-        transaction::refused(session);
-        return Dispatch::Done;
-    }
-    if queueing {
-        transaction::queue(command, session, info);
-        return Dispatch::Done;
+    let table_ok = name.spec().arity_ok(argc);
+    let arity_ok = table_ok && (!matches!(name, C::MSet | C::MSetNx) || argc % 2 == 1);
+    // Inside MULTI, or a wrong arity: out of line, so the common path stays as it was.
+    if !arity_ok || session.transaction.is_some() {
+        if let Some(done) = unusual(name, command, table_ok, session, info) {
+            return done;
+        }
     }
     let key = arg(1);
     match name {
@@ -287,13 +277,75 @@ pub fn dispatch<V: Variant>(
             };
             return multi(command, session, router, spread);
         }
+        C::Multi
+        | C::Exec
+        | C::Discard
+        | C::Watch
+        | C::Unwatch
+        | C::MSetNx
+        | C::Rename
+        | C::RenameNx
+        | C::Copy => return coordinated(name, command, session, router, info),
+        // (See the arity match above.)
+        #[allow(unreachable_patterns)]
+        _ => unknown_command(session, command),
+    }
+    Dispatch::Done
+}
+
+/// A wrong arity (answered, and marking a transaction being queued), or a command inside MULTI
+/// (queued, unless it is one that runs at once). `None`: dispatch it as usual. Inside MULTI,
+/// Redis checks only the table's arity before queueing; MSET's pairs are checked when EXEC runs
+/// it.
+#[cold]
+#[inline(never)]
+fn unusual(
+    name: CommandName,
+    command: &Command<'_>,
+    table_ok: bool,
+    session: &mut Session,
+    info: &ServerInfo,
+) -> Option<Dispatch> {
+    let argc = command.len();
+    let pairs_ok = !matches!(name, CommandName::MSet | CommandName::MSetNx) || argc % 2 == 1;
+    let queueing = session.transaction.is_some() && !transaction::runs_inside_multi(name);
+    if !table_ok || !(pairs_ok || queueing) {
+        let message = format!(
+            "ERR wrong number of arguments for '{}' command",
+            name.as_str().to_ascii_lowercase()
+        );
+        local_error(session, message.as_bytes());
+        transaction::refused(session);
+        return Some(Dispatch::Done);
+    }
+    if queueing {
+        transaction::queue(command, session, info);
+        return Some(Dispatch::Done);
+    }
+    None
+}
+
+/// The commands that go through the coordinator or MULTI's state (out of line: the common
+/// path's `dispatch` stays small enough to be inlined into the framing loop).
+#[cold]
+#[inline(never)]
+fn coordinated<V: Variant>(
+    name: CommandName,
+    command: &Command<'_>,
+    session: &mut Session,
+    router: &mut Router<V>,
+    info: &ServerInfo,
+) -> Dispatch {
+    use CommandName as C;
+    let arg = |index: usize| command.arg(index).unwrap_or_default();
+    match name {
         C::Multi => transaction::multi(session),
         C::Exec => return transaction::exec(session, router, info, dispatch::<V>),
         C::Discard => transaction::discard(session, router),
         C::Watch => return transaction::watch(command, session, router),
         C::Unwatch => transaction::unwatch(session, router),
         C::MSetNx => {
-            let parts = (argc - 1) / 2;
+            let parts = (command.len() - 1) / 2;
             let key = |index: usize| arg(1 + 2 * index);
             let value = |index: usize| arg(2 + 2 * index);
             return route::set_if_none_exist(session, router, parts, key, value);
@@ -307,9 +359,7 @@ pub fn dispatch<V: Variant>(
             return route::move_key(session, router, kind, arg(1), arg(2));
         }
         C::Copy => return copy(command, session, router),
-        // (See the arity match above.)
-        #[allow(unreachable_patterns)]
-        _ => unknown_command(session, command),
+        _ => unreachable!("{name} is not coordinated"),
     }
     Dispatch::Done
 }
