@@ -15,7 +15,7 @@
 //!
 //! Loopback only; the servers are stopped by PID when the bench ends or fails.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -168,8 +168,6 @@ fn run(port: u16, workload: Workload, operations: usize) -> f64 {
                     assert_eq!(answer, reply.repeat(DEPTH), "unexpected replies");
                     done += DEPTH;
                 }
-                // Nothing more must be pending.
-                let _ = reader.fill_buf();
             })
         })
         .collect();
