@@ -150,6 +150,15 @@ command_names! {
     Keys = "KEYS",
     GetV = "GETV",
     Cas = "CAS",
+    Multi = "MULTI",
+    Exec = "EXEC",
+    Discard = "DISCARD",
+    Watch = "WATCH",
+    Unwatch = "UNWATCH",
+    MSetNx = "MSETNX",
+    Rename = "RENAME",
+    RenameNx = "RENAMENX",
+    Copy = "COPY",
 }
 
 impl fmt::Display for CommandName {

@@ -62,7 +62,7 @@ pub struct CommandSpec {
     pub last_key: i32,
     /// Distance between keys.
     pub step: i32,
-    /// `COMMAND DOCS` group: `string`, `generic`, `connection`, `server`.
+    /// `COMMAND DOCS` group: `string`, `generic`, `connection`, `server`, `transactions`.
     pub group: &'static str,
     /// The Redis version that introduced it (`piccolo` for Piccolo's own).
     pub since: &'static str,
@@ -103,6 +103,7 @@ impl CommandSpec {
             "string" => "@string",
             "generic" => "@keyspace",
             "connection" => "@connection",
+            "transactions" => "@transaction",
             _ => "@admin",
         });
         categories.push(if self.flags & flags::FAST != 0 {
@@ -490,7 +491,7 @@ impl CommandName {
                         2,
                         "string",
                         "1.0.1",
-                        "Sets the string values of one or more keys (not atomic across workers).",
+                        "Atomically creates or modifies the string values of one or more keys.",
                     )
                 }
             }
@@ -809,6 +810,141 @@ impl CommandName {
                     )
                 }
             }
+            C::Multi => {
+                &const {
+                    spec(
+                        1,
+                        0,
+                        LOADING | STALE | FAST,
+                        0,
+                        0,
+                        0,
+                        "transactions",
+                        "1.2.0",
+                        "Starts a transaction.",
+                    )
+                }
+            }
+            C::Exec => {
+                &const {
+                    spec(
+                        1,
+                        0,
+                        LOADING | STALE,
+                        0,
+                        0,
+                        0,
+                        "transactions",
+                        "1.2.0",
+                        "Executes all commands in a transaction.",
+                    )
+                }
+            }
+            C::Discard => {
+                &const {
+                    spec(
+                        1,
+                        0,
+                        LOADING | STALE | FAST,
+                        0,
+                        0,
+                        0,
+                        "transactions",
+                        "2.0.0",
+                        "Discards a transaction.",
+                    )
+                }
+            }
+            C::Watch => {
+                &const {
+                    spec(
+                        -2,
+                        0,
+                        LOADING | STALE | FAST,
+                        1,
+                        -1,
+                        1,
+                        "transactions",
+                        "2.2.0",
+                        "Monitors changes to keys to determine the execution of a transaction.",
+                    )
+                }
+            }
+            C::Unwatch => {
+                &const {
+                    spec(
+                        1,
+                        0,
+                        LOADING | STALE | FAST,
+                        0,
+                        0,
+                        0,
+                        "transactions",
+                        "2.2.0",
+                        "Forgets about watched keys of a transaction.",
+                    )
+                }
+            }
+            C::MSetNx => {
+                &const {
+                    spec(
+                        -3,
+                        0,
+                        WRITE | DENYOOM,
+                        1,
+                        -1,
+                        2,
+                        "string",
+                        "1.0.1",
+                        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+                    )
+                }
+            }
+            C::Rename => {
+                &const {
+                    spec(
+                        3,
+                        0,
+                        WRITE,
+                        1,
+                        2,
+                        1,
+                        "generic",
+                        "1.0.0",
+                        "Renames a key and overwrites the destination.",
+                    )
+                }
+            }
+            C::RenameNx => {
+                &const {
+                    spec(
+                        3,
+                        0,
+                        WRITE | FAST,
+                        1,
+                        2,
+                        1,
+                        "generic",
+                        "1.0.0",
+                        "Renames a key only when the target key name doesn't exist.",
+                    )
+                }
+            }
+            C::Copy => {
+                &const {
+                    spec(
+                        -3,
+                        0,
+                        WRITE | DENYOOM,
+                        1,
+                        2,
+                        1,
+                        "generic",
+                        "6.2.0",
+                        "Copies the value of a key to a new key.",
+                    )
+                }
+            }
         }
     }
 }
@@ -824,7 +960,10 @@ mod tests {
             assert_ne!(spec.arity, 0, "{name}");
             assert!(!spec.summary.is_empty() && !spec.since.is_empty(), "{name}");
             assert!(
-                matches!(spec.group, "string" | "generic" | "connection" | "server"),
+                matches!(
+                    spec.group,
+                    "string" | "generic" | "connection" | "server" | "transactions"
+                ),
                 "{name}"
             );
             if spec.first_key == 0 {

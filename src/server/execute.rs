@@ -7,7 +7,7 @@
 
 use super::message::{
     Bytes, ErrorKind, Expected, ExpireArgs, Op, Outcome, Reply, Request, SetArgs, SetCondition,
-    SetIf, pack_key,
+    SetIf, Watched, pack_key,
 };
 use crate::proto::command::Expiry;
 use crate::store::{self, Condition, SetOptions, Shard, StoreError};
@@ -84,6 +84,36 @@ pub fn execute(shard: &mut Shard, request: Request, now_ms: u64) -> Reply {
             }
             None => Reply::to(&request, Outcome::Nil),
         },
+        Op::Version => match shard.get(hash, key, now_ms) {
+            Some(value) => integer(&request, value.version as i64),
+            None => {
+                let mut reply = Reply::to(&request, Outcome::Nil);
+                reply.int = shard.last_version() as i64;
+                reply
+            }
+        },
+        Op::CheckVersion(watched) => {
+            let unchanged = match (*watched, shard.get(hash, key, now_ms)) {
+                (Watched::Version(version), Some(value)) => value.version == version,
+                (Watched::Absent(last), None) => shard.last_version() == last,
+                _ => false,
+            };
+            integer(&request, i64::from(unchanged))
+        }
+        Op::Dump => match shard.get(hash, key, now_ms) {
+            Some(value) => {
+                let mut reply = Reply::to(&request, Outcome::Dumped);
+                reply.data = Bytes::copy_from(value.bytes);
+                reply.int = value.expiry_ms as i64;
+                reply
+            }
+            None => Reply::to(&request, Outcome::Nil),
+        },
+        Op::Answer { outcome, int } => {
+            let mut reply = Reply::to(&request, *outcome);
+            reply.int = *int;
+            reply
+        }
         // Answered in the worker loop, which owns the counters and knows the worker's index.
         Op::Stats | Op::Scan(_) => error_reply(&request, ErrorKind::Internal),
     }

@@ -171,6 +171,57 @@ pub enum Op {
     Flush,
     /// INFO: this worker's `info::WorkerStats`, packed into the reply's data.
     Stats,
+    /// WATCH: the key's version as [`Outcome::Integer`] when it exists; when it does not,
+    /// [`Outcome::Nil`] with the shard's last version in `int` (see [`Op::CheckVersion`]).
+    Version,
+    /// EXEC after WATCH: 1 if the key is as WATCH saw it, else 0 (see [`Watched`]).
+    CheckVersion(Watched),
+    /// RENAME and COPY's read: the value with its deadline ([`Outcome::Dumped`]) or nil.
+    Dump,
+    /// An answer the coordinator decided (MSETNX's 1 / 0, RENAME's OK, EXEC's abort): the
+    /// worker sends it back as it is, so it takes its place in the reply order like any other.
+    Answer {
+        /// What to answer.
+        outcome: Outcome,
+        /// Its integer.
+        int: i64,
+    },
+}
+
+/// What WATCH saw of a key, for [`Op::CheckVersion`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watched {
+    /// The key existed with this version. Every write gives a key a new version (unique in its
+    /// shard), so an equal version means no write since.
+    Version(u64),
+    /// The key did not exist, and the shard's last version was this. A key created and
+    /// deleted since leaves no version behind, so the check asks that no key of the shard was
+    /// written since: exact for the created-and-deleted case, conservative (a spurious abort)
+    /// when another key of the same worker was written.
+    Absent(u64),
+}
+
+impl Op {
+    /// Whether the operation only reads (the coordinator's locks let readers share a key).
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Op::Get
+                | Op::GetV
+                | Op::Exists
+                | Op::StrLen
+                | Op::Ttl
+                | Op::PTtl
+                | Op::Type
+                | Op::Version
+                | Op::CheckVersion(_)
+                | Op::Dump
+                | Op::Keys
+                | Op::DbSize
+                | Op::Scan(_)
+                | Op::Stats
+        )
+    }
 }
 
 /// SET's options, as the RESP parser and the Cap'n Proto front end both give them.
@@ -341,6 +392,11 @@ pub enum Outcome {
     KeyList,
     /// GETV: the value `data` and its version `int`.
     ValueVersion,
+    /// RENAME / COPY's read: the value `data` and its deadline `int` (Unix ms, 0 for none).
+    Dumped,
+    /// EXEC after WATCH: `int` 1 if every watched key was unchanged and the transaction runs,
+    /// 0 if one had changed and nothing ran (RESP: a nil array).
+    Verdict,
     /// The operation failed.
     Error(ErrorKind),
 }
@@ -364,6 +420,8 @@ pub enum ErrorKind {
     InvalidExpireTime,
     /// SCAN's next cursor does not fit in 64 bits.
     ScanCursorOverflow,
+    /// RENAME of a key that does not exist.
+    NoSuchKey,
     /// A bug: a request that should never reach where it did.
     Internal,
 }

@@ -25,6 +25,7 @@
 
 #[doc(hidden)]
 pub mod bench_support;
+pub mod coord;
 pub mod execute;
 pub mod front;
 pub mod info;

@@ -64,6 +64,9 @@ pub trait Words {
     fn joined(&mut self, join: &Join, tag: Tag, out: &mut Vec<u8>);
     /// Writes an error that no worker gave (an entry released without its reply: a bug).
     fn error(&mut self, kind: ErrorKind, tag: Tag, out: &mut Vec<u8>);
+    /// Writes the head of EXEC's answer: an array of `len` answers (each then written as its
+    /// command's entry), or `None` for a transaction that did not run (a watched key changed).
+    fn exec(&mut self, len: Option<usize>, tag: Tag, out: &mut Vec<u8>);
 }
 
 /// How the parts of a multi-part command are joined.
@@ -79,6 +82,9 @@ pub enum JoinKind {
     Info,
     /// One array of every part's keys (KEYS).
     Concat,
+    /// The parts in order with no array header: the rest of an MGET too big for one entry,
+    /// whose first entry's header counts every key (RESP only).
+    Items,
 }
 
 /// A multi-part command waiting for its parts.
@@ -97,6 +103,40 @@ pub struct Join {
     pub items: Vec<Option<Reply>>,
     /// The reactor's text for [`JoinKind::Info`].
     pub info: Option<Box<InfoText>>,
+    /// The array header [`JoinKind::Array`] writes: its parts, or every key of an MGET split
+    /// into several entries.
+    pub array_len: usize,
+}
+
+/// EXEC's answer: one entry per queued command, in order, each filled by the replies whose
+/// part falls in its range.
+#[derive(Debug, Default)]
+pub struct Exec {
+    /// The commands' entries and tags.
+    pub commands: Vec<(Entry, Tag)>,
+    /// The first part of each command (commands answered by the front end take none).
+    starts: Vec<u32>,
+    /// Parts so far.
+    parts: u32,
+    /// After WATCH: the coordinator's [`Outcome::Verdict`] has not come yet.
+    pub awaiting_verdict: bool,
+    /// A watched key had changed: nothing ran, the answer is a nil array.
+    pub aborted: bool,
+}
+
+impl Exec {
+    fn is_complete(&self) -> bool {
+        !self.awaiting_verdict
+            && (self.aborted || self.commands.iter().all(|(entry, _)| entry.is_complete()))
+    }
+}
+
+/// A transaction being recorded: the entries its commands would have pushed.
+#[derive(Debug)]
+struct Capture {
+    exec: Box<Exec>,
+    /// More parts than a part index numbers.
+    overflow: bool,
 }
 
 /// One command's place in the reply order.
@@ -108,12 +148,17 @@ pub enum Entry {
     Local(Vec<u8>),
     /// Waits for several parts.
     Many(Box<Join>),
+    /// EXEC: waits for every queued command's parts.
+    Exec(Box<Exec>),
 }
 
 impl Entry {
     /// A multi-part entry expecting `parts` replies.
     pub fn many(kind: JoinKind, parts: u32) -> Entry {
-        let items = if matches!(kind, JoinKind::Array | JoinKind::Info | JoinKind::Concat) {
+        let items = if matches!(
+            kind,
+            JoinKind::Array | JoinKind::Info | JoinKind::Concat | JoinKind::Items
+        ) {
             (0..parts).map(|_| None).collect()
         } else {
             Vec::new()
@@ -125,6 +170,7 @@ impl Entry {
             error: None,
             items,
             info: None,
+            array_len: parts as usize,
         }))
     }
 
@@ -142,7 +188,51 @@ impl Entry {
             Entry::One(reply) => reply.is_some(),
             Entry::Local(_) => true,
             Entry::Many(join) => join.remaining == 0,
+            Entry::Exec(exec) => exec.is_complete(),
         }
+    }
+
+    /// Files `reply` in this entry (not the front entry's fast path). Returns false for a
+    /// reply the entry did not expect.
+    fn file(&mut self, mut reply: Reply) -> bool {
+        match self {
+            Entry::One(slot @ None) => *slot = Some(reply),
+            Entry::Many(join) => {
+                join.remaining = join.remaining.saturating_sub(1);
+                if matches!(reply.outcome, Outcome::Error(_)) && join.error.is_none() {
+                    join.error = Some(reply);
+                } else if join.kind == JoinKind::Sum {
+                    join.sum = join.sum.saturating_add(reply.int);
+                } else if matches!(
+                    join.kind,
+                    JoinKind::Array | JoinKind::Info | JoinKind::Concat | JoinKind::Items
+                ) {
+                    let part = usize::from(reply.part);
+                    if let Some(item) = join.items.get_mut(part) {
+                        *item = Some(reply);
+                    }
+                }
+            }
+            Entry::Exec(exec) => {
+                if reply.outcome == Outcome::Verdict {
+                    exec.awaiting_verdict = false;
+                    exec.aborted = reply.int == 0;
+                    return true;
+                }
+                let part = u32::from(reply.part);
+                let Some(index) = exec
+                    .starts
+                    .partition_point(|&start| start <= part)
+                    .checked_sub(1)
+                else {
+                    return false;
+                };
+                reply.part = (part - exec.starts[index]) as u16;
+                return exec.commands[index].0.file(reply);
+            }
+            Entry::One(Some(_)) | Entry::Local(_) => return false,
+        }
+        true
     }
 
     /// Writes this entry's answer with the connection's words.
@@ -155,6 +245,16 @@ impl Entry {
             }
             Entry::Local(bytes) => out.extend_from_slice(&bytes),
             Entry::Many(join) => words.joined(&join, tag, out),
+            Entry::Exec(exec) => {
+                if exec.aborted {
+                    words.exec(None, tag, out);
+                } else {
+                    words.exec(Some(exec.commands.len()), tag, out);
+                    for (entry, tag) in exec.commands {
+                        entry.encode(tag, words, out);
+                    }
+                }
+            }
         }
     }
 }
@@ -167,6 +267,8 @@ pub struct Order {
     entries: VecDeque<(Entry, Tag)>,
     /// The tag of the next entry (set by the front end, taken by the push or local reply).
     next_tag: Tag,
+    /// EXEC is recording its commands' entries (see [`begin_capture`](Self::begin_capture)).
+    capture: Option<Capture>,
 }
 
 impl Order {
@@ -202,9 +304,70 @@ impl Order {
         seq
     }
 
+    /// Starts recording a transaction: until [`end_capture`](Self::end_capture), entries go
+    /// to EXEC's answer ([`record`](Self::record), and local replies), not to the buffer.
+    pub fn begin_capture(&mut self) {
+        debug_assert!(self.capture.is_none());
+        self.capture = Some(Capture {
+            exec: Box::default(),
+            overflow: false,
+        });
+    }
+
+    /// Whether a transaction is being recorded.
+    #[inline]
+    pub fn capturing(&self) -> bool {
+        self.capture.is_some()
+    }
+
+    /// Records `entry`, a command of the transaction with `parts` parts: returns the sequence
+    /// number EXEC's entry will have and the command's first part, or `None` when the
+    /// transaction has more parts than a part index numbers (EXEC then answers an error).
+    pub fn record(&mut self, entry: Entry, parts: usize) -> Option<(u32, u16)> {
+        let seq = self.base_seq.wrapping_add(self.entries.len() as u32);
+        let tag = std::mem::take(&mut self.next_tag);
+        let capture = self.capture.as_mut()?;
+        let first = capture.exec.parts;
+        let end = u64::from(first) + parts as u64;
+        if end > u64::from(u16::MAX) + 1 {
+            capture.overflow = true;
+            return None;
+        }
+        capture.exec.starts.push(first);
+        capture.exec.commands.push((entry, tag));
+        capture.exec.parts = end as u32;
+        Some((seq, first as u16))
+    }
+
+    /// Ends the recording: EXEC's entry is pushed (its sequence number returned), waiting for
+    /// the WATCH verdict if `watched`; or, if the transaction had too many parts, dropped
+    /// (`None`). Call [`write_ready`](Self::write_ready) next: the entry may be complete
+    /// already (every command answered by the front end).
+    pub fn end_capture(&mut self, watched: bool) -> Option<u32> {
+        let mut capture = self.capture.take()?;
+        if capture.overflow {
+            return None;
+        }
+        capture.exec.awaiting_verdict = watched;
+        Some(self.push(Entry::Exec(capture.exec)))
+    }
+
+    /// Writes the complete entries at the front (after [`end_capture`](Self::end_capture)).
+    pub fn write_ready<W: Words>(&mut self, words: &mut W, out: &mut Vec<u8>) -> bool {
+        self.drain_ready(words, out)
+    }
+
     /// A reply the front end computed: written now if nothing is pending, else queued.
     pub fn local(&mut self, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
         let tag = std::mem::take(&mut self.next_tag);
+        if let Some(capture) = &mut self.capture {
+            let mut bytes = Vec::new();
+            write(&mut bytes);
+            let exec = &mut capture.exec;
+            exec.starts.push(exec.parts);
+            exec.commands.push((Entry::Local(bytes), tag));
+            return;
+        }
         if self.entries.is_empty() {
             write(out);
         } else {
@@ -223,38 +386,22 @@ impl Order {
             debug_assert!(false, "reply for no pending entry: {reply:?}");
             return false;
         };
-        match entry {
-            Entry::One(slot @ None) => {
-                if index == 0 {
-                    // The common case: the front's reply; encode it without storing it.
-                    words.reply(&reply, *tag, out);
-                    self.entries.pop_front();
-                    self.base_seq = self.base_seq.wrapping_add(1);
-                    self.drain_ready(words, out);
-                    return true;
-                }
-                *slot = Some(reply);
+        if let Entry::One(None) = entry {
+            if index == 0 {
+                // The common case: the front's reply; encode it without storing it.
+                words.reply(&reply, *tag, out);
+                let front = self.entries.pop_front();
+                debug_assert!(matches!(front, Some((Entry::One(None), _))));
+                // An empty `One` owns nothing: skip the drop glue of every other kind of entry.
+                std::mem::forget(front);
+                self.base_seq = self.base_seq.wrapping_add(1);
+                self.drain_ready(words, out);
+                return true;
             }
-            Entry::Many(join) => {
-                join.remaining = join.remaining.saturating_sub(1);
-                if matches!(reply.outcome, Outcome::Error(_)) && join.error.is_none() {
-                    join.error = Some(reply);
-                } else if join.kind == JoinKind::Sum {
-                    join.sum = join.sum.saturating_add(reply.int);
-                } else if matches!(
-                    join.kind,
-                    JoinKind::Array | JoinKind::Info | JoinKind::Concat
-                ) {
-                    let part = usize::from(reply.part);
-                    if let Some(item) = join.items.get_mut(part) {
-                        *item = Some(reply);
-                    }
-                }
-            }
-            Entry::One(Some(_)) | Entry::Local(_) => {
-                debug_assert!(false, "second reply for one entry: {reply:?}");
-                return false;
-            }
+        }
+        if !entry.file(reply) {
+            debug_assert!(false, "a reply its entry did not expect");
+            return false;
         }
         if index == 0 {
             self.drain_ready(words, out)

@@ -37,6 +37,7 @@ use mio::{Events, Interest, Poll, Token};
 use piccolo_queues::park::{SleepFlag, Unparker};
 use piccolo_queues::{RingConsumer, Variant};
 
+use super::coord::COORDINATOR_INDEX;
 use super::front::serve::{Buffered, Stop};
 use super::front::{self, FrontEnds};
 use super::message::{ConnId, Reply};
@@ -441,6 +442,7 @@ impl<V: Variant> Reactor<V> {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.free_slots.push(index);
         self.fronts.info.connected_clients -= 1;
+        self.fronts.router.disconnected(conn.session.id);
         // In-flight replies for this connection come back with a stale generation and are
         // dropped in `drain_replies`.
     }
@@ -566,9 +568,14 @@ impl<V: Variant> Reactor<V> {
         for worker in 0..self.replies.len() {
             let slots = &mut self.slots;
             let dirty = &mut self.dirty;
+            let router = &mut self.fronts.router;
             let count = self.replies[worker].pop_batch(usize::MAX, |reply: Reply| {
                 let index = reply.conn.index as usize;
                 let Some(slot) = slots.get_mut(index) else {
+                    // No connection has this index: the coordinator's own (`coord.rs`).
+                    if reply.conn.index == COORDINATOR_INDEX {
+                        router.coordinator_reply(reply);
+                    }
                     return;
                 };
                 if slot.generation != reply.conn.generation {

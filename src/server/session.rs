@@ -32,6 +32,20 @@ pub struct Session {
     pub authenticated: bool,
     /// The client asked the server to stop (SHUTDOWN).
     pub shutdown_requested: bool,
+    /// Inside MULTI: the commands queued for EXEC. `None` outside a transaction. (The keys a
+    /// connection WATCHes are kept by the coordinator, which reads their versions.)
+    pub transaction: Option<Box<Queued>>,
+}
+
+/// A transaction's queued commands (RESP).
+#[derive(Debug, Default)]
+pub struct Queued {
+    /// The commands, as RESP multibulk requests, one after the other.
+    pub commands: Vec<u8>,
+    /// How many.
+    pub count: usize,
+    /// A command was refused while queueing: EXEC answers EXECABORT.
+    pub refused: bool,
 }
 
 /// The protocol a connection speaks, with what encoding it needs.
@@ -63,6 +77,7 @@ impl Session {
             closing: false,
             authenticated: info.requirepass.is_none(),
             shutdown_requested: false,
+            transaction: None,
         }
     }
 

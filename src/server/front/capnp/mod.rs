@@ -269,6 +269,7 @@ pub fn dispatch<V: Variant>(
                 parts: keys.len(),
                 key: |index: usize| keys[index],
                 value: |index: usize| values[index],
+                split_arrays: false,
             };
             match route::multi(session, router, multi) {
                 Ok(dispatch) => dispatch,
@@ -481,6 +482,7 @@ fn keyed<V: Variant>(
         parts: keys.len(),
         key: |index: usize| keys[index],
         value: |_| &b""[..],
+        split_arrays: false,
     };
     match route::multi(session, router, multi) {
         Ok(dispatch) => dispatch,

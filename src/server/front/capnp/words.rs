@@ -35,7 +35,8 @@ impl Words for CapnpWords<'_> {
             match join.kind {
                 JoinKind::Sum => response.set_integer(join.sum),
                 JoinKind::AllOk => response.set_ok(()),
-                JoinKind::Array => {
+                // (`Items`: an MGET split over entries, which Cap'n Proto never asks for.)
+                JoinKind::Array | JoinKind::Items => {
                     let mut values = response.init_values(join.items.len() as u32);
                     for (index, item) in join.items.iter().enumerate() {
                         let mut value = values.reborrow().get(index as u32);
@@ -71,6 +72,12 @@ impl Words for CapnpWords<'_> {
     fn error(&mut self, kind: ErrorKind, tag: Tag, out: &mut Vec<u8>) {
         write_error(self.0, out, tag, kind);
     }
+
+    /// The schema has no transaction: a Cap'n Proto connection never queues one.
+    fn exec(&mut self, _len: Option<usize>, tag: Tag, out: &mut Vec<u8>) {
+        debug_assert!(false, "EXEC's answer on a Cap'n Proto connection");
+        write_error(self.0, out, tag, ErrorKind::Internal);
+    }
 }
 
 /// Encodes one worker reply as a Response (see [`Shape`]).
@@ -98,6 +105,12 @@ fn encode_reply(reply: &Reply, tag: Tag, encoder: &mut MessageEncoder, out: &mut
             }
             (_, Outcome::Nil) => response.set_not_found(()),
             (_, Outcome::Ok) => response.set_ok(()),
+            // The coordinator's own reads and EXEC's verdict never reach a client.
+            (_, Outcome::Dumped | Outcome::Verdict) => {
+                let mut error = response.init_error();
+                error.set_code(ErrorCode::Internal);
+                error.set_message("internal error");
+            }
             (_, Outcome::Integer) => response.set_integer(reply.int),
             (_, Outcome::KeyPage | Outcome::KeyList) => {
                 let packed = reply.data.as_slice();
@@ -134,7 +147,7 @@ pub fn error_code(kind: ErrorKind) -> ErrorCode {
         // (As the server answered these before errors were typed; `tooLarge` and a code for
         // memory would say more, and clients may already match on these.)
         ErrorKind::TooLarge | ErrorKind::OutOfMemory => ErrorCode::InvalidArgument,
-        ErrorKind::InvalidExpireTime => ErrorCode::InvalidArgument,
+        ErrorKind::InvalidExpireTime | ErrorKind::NoSuchKey => ErrorCode::InvalidArgument,
         ErrorKind::Internal => ErrorCode::Internal,
     }
 }

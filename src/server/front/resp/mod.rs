@@ -8,6 +8,7 @@
 //! [`admin`]; this file has the data commands.
 
 pub mod admin;
+pub mod transaction;
 pub mod words;
 
 use piccolo_queues::Variant;
@@ -19,6 +20,7 @@ use crate::proto::command::{
 };
 use crate::proto::resp::{self, Command, Limits, ProtoError, parse_i64};
 use crate::proto::{CommandName, reply};
+use crate::server::coord::MoveKind;
 use crate::server::info::ServerInfo;
 use crate::server::message::{Expected, ExpireArgs, ExpireIf, Op, SetArgs, SetCondition, SetIf};
 use crate::server::order::{JoinKind, Tag};
@@ -83,6 +85,7 @@ pub fn dispatch<V: Variant>(
     let argc = command.len();
     let Some(name) = command.name() else {
         unknown_command(session, command);
+        transaction::refused(session);
         return Dispatch::Done;
     };
     let arg = |index: usize| command.arg(index).unwrap_or_default();
@@ -93,14 +96,13 @@ pub fn dispatch<V: Variant>(
     }
     // One source of truth: the table `COMMAND` reports (`proto::spec`). MSET's pairs are the
     // one rule the table cannot say.
-    let arity_ok = name.spec().arity_ok(argc) && (name != C::MSet || argc % 2 == 1);
-    if !arity_ok {
-        let message = format!(
-            "ERR wrong number of arguments for '{}' command",
-            name.as_str().to_ascii_lowercase()
-        );
-        local_error(session, message.as_bytes());
-        return Dispatch::Done;
+    let table_ok = name.spec().arity_ok(argc);
+    let arity_ok = table_ok && (!matches!(name, C::MSet | C::MSetNx) || argc % 2 == 1);
+    // Inside MULTI, or a wrong arity: out of line, so the common path stays as it was.
+    if !arity_ok || session.transaction.is_some() {
+        if let Some(done) = unusual(name, command, table_ok, session, info) {
+            return done;
+        }
     }
     let key = arg(1);
     match name {
@@ -275,9 +277,89 @@ pub fn dispatch<V: Variant>(
             };
             return multi(command, session, router, spread);
         }
+        C::Multi
+        | C::Exec
+        | C::Discard
+        | C::Watch
+        | C::Unwatch
+        | C::MSetNx
+        | C::Rename
+        | C::RenameNx
+        | C::Copy => return coordinated(name, command, session, router, info),
         // (See the arity match above.)
         #[allow(unreachable_patterns)]
         _ => unknown_command(session, command),
+    }
+    Dispatch::Done
+}
+
+/// A wrong arity (answered, and marking a transaction being queued), or a command inside MULTI
+/// (queued, unless it is one that runs at once). `None`: dispatch it as usual. Inside MULTI,
+/// Redis checks only the table's arity before queueing; MSET's pairs are checked when EXEC runs
+/// it.
+#[cold]
+#[inline(never)]
+fn unusual(
+    name: CommandName,
+    command: &Command<'_>,
+    table_ok: bool,
+    session: &mut Session,
+    info: &ServerInfo,
+) -> Option<Dispatch> {
+    let argc = command.len();
+    let pairs_ok = !matches!(name, CommandName::MSet | CommandName::MSetNx) || argc % 2 == 1;
+    let queueing = session.transaction.is_some() && !transaction::runs_inside_multi(name);
+    if !table_ok || !(pairs_ok || queueing) {
+        let message = format!(
+            "ERR wrong number of arguments for '{}' command",
+            name.as_str().to_ascii_lowercase()
+        );
+        local_error(session, message.as_bytes());
+        transaction::refused(session);
+        return Some(Dispatch::Done);
+    }
+    if queueing {
+        transaction::queue(command, session, info);
+        return Some(Dispatch::Done);
+    }
+    None
+}
+
+/// The commands that go through the coordinator or MULTI's state (out of line: the common
+/// path's `dispatch` stays small enough to be inlined into the framing loop).
+#[cold]
+#[inline(never)]
+fn coordinated<V: Variant>(
+    name: CommandName,
+    command: &Command<'_>,
+    session: &mut Session,
+    router: &mut Router<V>,
+    info: &ServerInfo,
+) -> Dispatch {
+    use CommandName as C;
+    let arg = |index: usize| command.arg(index).unwrap_or_default();
+    match name {
+        C::Multi => transaction::multi(session),
+        C::Exec => return transaction::exec(session, router, info, dispatch::<V>),
+        C::Discard => transaction::discard(session, router),
+        C::Watch => return transaction::watch(command, session, router),
+        C::Unwatch => transaction::unwatch(session, router),
+        C::MSetNx => {
+            let parts = (command.len() - 1) / 2;
+            let key = |index: usize| arg(1 + 2 * index);
+            let value = |index: usize| arg(2 + 2 * index);
+            return route::set_if_none_exist(session, router, parts, key, value);
+        }
+        C::Rename | C::RenameNx => {
+            let kind = if name == C::Rename {
+                MoveKind::Rename
+            } else {
+                MoveKind::RenameIfAbsent
+            };
+            return route::move_key(session, router, kind, arg(1), arg(2));
+        }
+        C::Copy => return copy(command, session, router),
+        _ => unreachable!("{name} is not coordinated"),
     }
     Dispatch::Done
 }
@@ -423,6 +505,7 @@ fn multi<V: Variant>(
         parts,
         key,
         value,
+        split_arrays: true,
     };
     match route::multi(session, router, multi) {
         Ok(dispatch) => dispatch,
@@ -431,6 +514,46 @@ fn multi<V: Variant>(
             Dispatch::Done
         }
     }
+}
+
+/// `COPY source destination [DB destination-db] [REPLACE]`. There is one database, so a DB
+/// other than 0 is out of range (Redis has 16 by default).
+fn copy<V: Variant>(
+    command: &Command<'_>,
+    session: &mut Session,
+    router: &mut Router<V>,
+) -> Dispatch {
+    let arg = |index: usize| command.arg(index).unwrap_or_default();
+    let mut replace = false;
+    let mut index = 3;
+    while index < command.len() {
+        let option = arg(index);
+        if option.eq_ignore_ascii_case(b"REPLACE") {
+            replace = true;
+        } else if option.eq_ignore_ascii_case(b"DB") && index + 1 < command.len() {
+            index += 1;
+            match parse_i64(arg(index)) {
+                Some(0) => {}
+                Some(_) => {
+                    local_error(session, b"ERR DB index is out of range");
+                    return Dispatch::Done;
+                }
+                None => {
+                    local_error(session, b"ERR value is not an integer or out of range");
+                    return Dispatch::Done;
+                }
+            }
+        } else {
+            local_error(session, b"ERR syntax error");
+            return Dispatch::Done;
+        }
+        index += 1;
+    }
+    if arg(1) == arg(2) {
+        local_error(session, b"ERR source and destination objects are the same");
+        return Dispatch::Done;
+    }
+    route::move_key(session, router, MoveKind::Copy { replace }, arg(1), arg(2))
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.

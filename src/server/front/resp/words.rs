@@ -49,8 +49,10 @@ impl Words for RespWords {
                 let text = info::render(join.info.as_deref(), &join.items);
                 reply::bulk(out, text.as_bytes());
             }
-            JoinKind::Array => {
-                reply::array_header(out, join.items.len());
+            JoinKind::Array | JoinKind::Items => {
+                if join.kind == JoinKind::Array {
+                    reply::array_header(out, join.array_len);
+                }
                 for item in &join.items {
                     match item {
                         Some(part) => encode_reply(part, tag.command, out),
@@ -63,6 +65,13 @@ impl Words for RespWords {
 
     fn error(&mut self, kind: ErrorKind, tag: Tag, out: &mut Vec<u8>) {
         reply::error(out, error_text(kind, tag.command).as_bytes());
+    }
+
+    fn exec(&mut self, len: Option<usize>, _tag: Tag, out: &mut Vec<u8>) {
+        match len {
+            Some(len) => reply::array_header(out, len),
+            None => out.extend_from_slice(b"*-1\r\n"),
+        }
     }
 }
 
@@ -97,6 +106,11 @@ fn encode_reply(reply: &Reply, command: Option<CommandName>, out: &mut Vec<u8>) 
             reply::bulk(out, reply.data.as_slice());
             reply::integer(out, reply.int);
         }
+        // The coordinator's own reads and EXEC's verdict never reach a client's words.
+        Outcome::Dumped | Outcome::Verdict => {
+            debug_assert!(false, "an internal outcome reached a client: {reply:?}");
+            reply::error(out, b"ERR internal error");
+        }
         Outcome::KeyList => {
             let keys = reply.data.as_slice();
             reply::array_header(out, packed_keys(keys).count());
@@ -116,6 +130,7 @@ pub fn error_text(kind: ErrorKind, command: Option<CommandName>) -> Cow<'static,
         ErrorKind::TooLarge => "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
         ErrorKind::OutOfMemory => "OOM command not allowed when used memory > 'maxmemory'.",
         ErrorKind::ScanCursorOverflow => "ERR scan cursor overflow",
+        ErrorKind::NoSuchKey => "ERR no such key",
         ErrorKind::Internal => "ERR internal error",
         ErrorKind::InvalidExpireTime => {
             debug_assert!(command.is_some(), "an expiry's tag names its command");
@@ -133,9 +148,6 @@ pub fn route_error_text(error: RouteError) -> String {
     match error {
         RouteError::TooManyKeys => {
             "ERR too many keys in one command (at most 65536 here)".to_string()
-        }
-        RouteError::TooManyForOneWorker { capacity } => {
-            format!("ERR too many keys for one worker in one command (at most {capacity} here)")
         }
     }
 }
